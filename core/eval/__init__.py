@@ -1,0 +1,1 @@
+"""Evaluation: batched model scoring (`scoring`) and edit-and-evaluate protocols."""

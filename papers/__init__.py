@@ -1,0 +1,1 @@
+"""Paper reproductions, organised by artifact. Each paper depends on core only."""

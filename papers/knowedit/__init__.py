@@ -1,0 +1,1 @@
+"""Reproduction of the knowedit paper: notebooks per artifact; logic lives in core."""

@@ -1,0 +1,1 @@
+"""Reproduction of the wise paper: notebooks per artifact; logic lives in core."""

@@ -1,0 +1,83 @@
+"""Strict config loading, atomic IO and the EditRecord row format."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+import pytest
+
+from core.config import ConfigError, hparams_from_dict, load_hparams
+from core.io import build_manifest, read_jsonl, write_json, write_jsonl
+from core.types import EditRecord, MetricValue
+
+
+@dataclass(frozen=True, kw_only=True)
+class _HP:
+    layers: tuple[int, ...]
+    lr: float
+    mode: Literal["a", "b"] = "a"
+
+
+def test_load_hparams_roundtrip_and_lists_become_tuples(tmp_path):
+    p = tmp_path / "hp.yaml"
+    p.write_text("layers: [1, 2]\nlr: 0.5\nmode: b\n")
+    assert load_hparams(p, _HP) == _HP(layers=(1, 2), lr=0.5, mode="b")
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("layers: [1]\nlr: 0.5\nextra: 1\n", "unknown key(s) ['extra']"),
+    ("layers: [1]\n", "missing key(s) ['lr']"),
+    ("layers: [1]\nlr: 0.5\nmode: c\n", "'mode' = 'c' is not one of"),
+    ("- 1\n- 2\n", "expected a mapping"),
+    ("layers: [1\n", "cannot read YAML"),
+])
+def test_load_hparams_errors_name_file_and_key(tmp_path, text, needle):
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_hparams(p, _HP)
+    assert str(p) in str(e.value) and needle in str(e.value)
+
+
+def test_hparams_from_dict_rejects_non_dataclass():
+    with pytest.raises(TypeError):
+        hparams_from_dict({}, dict)
+
+
+def test_write_json_is_stable_and_leaves_no_temp_files(tmp_path):
+    write_json(tmp_path / "a.json", {"b": 1, "a": [1, 2]})
+    first = (tmp_path / "a.json").read_bytes()
+    write_json(tmp_path / "a.json", {"a": [1, 2], "b": 1})
+    assert (tmp_path / "a.json").read_bytes() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_jsonl_roundtrip_and_bad_line_is_named(tmp_path):
+    write_jsonl(tmp_path / "r.jsonl", [{"x": 1}, {"x": 2}])
+    assert read_jsonl(tmp_path / "r.jsonl") == [{"x": 1}, {"x": 2}]
+    (tmp_path / "bad.jsonl").write_text('{"x": 1}\n{oops\n')
+    with pytest.raises(ValueError, match="line 2"):
+        read_jsonl(tmp_path / "bad.jsonl")
+
+
+def test_manifest_has_revision_parameters_and_versions():
+    m = build_manifest({"n": 3}, seconds=1.5)
+    assert m["parameters"] == {"n": 3} and m["seconds"] == 1.5
+    assert m["packages"]["torch"] != "absent"
+    json.dumps(m)
+
+
+def test_edit_record_row_keeps_pre_and_post_tags_apart():
+    rec = EditRecord(
+        case_id="c/0", method="FT-M",
+        pre=(MetricValue("reliability", 0.25, "teacher_forced_token_acc", "pre_edit"),),
+        post=(MetricValue("reliability", 1.0, "teacher_forced_token_acc", "single_edit_restore"),),
+        extras={"n_edits": 1},
+    )
+    assert rec.as_row() == {
+        "case_id": "c/0", "method": "FT-M", "pre/reliability": 0.25, "post/reliability": 1.0,
+        "tag/pre/reliability": "teacher_forced_token_acc@pre_edit",
+        "tag/post/reliability": "teacher_forced_token_acc@single_edit_restore", "extra/n_edits": 1,
+    }
