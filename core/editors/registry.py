@@ -16,6 +16,10 @@ from torch import nn
 
 from core.editors.base import Undo
 from core.editors.ft import FTHyperParams, apply_ft_l, apply_ft_m
+from core.editors.icl import ICEHyperParams, IKEHyperParams, apply_ice, apply_ike
+from core.editors.lora import AdaLoRAHyperParams, LoRAHyperParams, apply_adalora, apply_lora
+from core.editors.memit import MEMITHyperParams, apply_memit
+from core.editors.rome import ROMEHyperParams, apply_rome
 from core.types import EditRequest
 
 EditFn = Callable[[nn.Module, Any, Sequence[EditRequest], Any], Undo]
@@ -38,6 +42,12 @@ class UnknownMethodError(LookupError):
 METHODS: dict[str, Method] = {
     "FT-L": Method(name="FT-L", hparams=FTHyperParams, edit=apply_ft_l),
     "FT-M": Method(name="FT-M", hparams=FTHyperParams, edit=apply_ft_m),
+    "ROME": Method(name="ROME", hparams=ROMEHyperParams, edit=apply_rome),
+    "MEMIT": Method(name="MEMIT", hparams=MEMITHyperParams, edit=apply_memit),
+    "AdaLoRA": Method(name="AdaLoRA", hparams=AdaLoRAHyperParams, edit=apply_adalora),
+    "LoRA": Method(name="LoRA", hparams=LoRAHyperParams, edit=apply_lora),
+    "ICE": Method(name="ICE", hparams=ICEHyperParams, edit=apply_ice),
+    "IKE": Method(name="IKE", hparams=IKEHyperParams, edit=apply_ike),
 }
 
 

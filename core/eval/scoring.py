@@ -66,20 +66,37 @@ def encode_answer(
     tok, prompt: str, answer: str, *, sep: str = " ", add_special_tokens: bool = True
 ) -> EncodedAnswer:
     """Encode `prompt + sep + answer` once and locate the answer tokens by character offsets (rule above)."""
+    return encode_answers(tok, [prompt], [answer], sep=sep, add_special_tokens=add_special_tokens)[0]
+
+
+def encode_answers(
+    tok, prompts: Sequence[str], answers: Sequence[str], *, sep: str = " ", add_special_tokens: bool = True
+) -> list[EncodedAnswer]:
+    """`encode_answer` of each pair, with one batched tokenizer call (the same ids and spans)."""
     if not getattr(tok, "is_fast", False):
         raise TypeError("answer spans need a fast tokenizer (character offsets)")
-    if not answer.strip():
-        raise ValueError(f"empty answer for prompt {prompt!r}")
-    text = prompt + sep + answer
-    a0, a1 = len(prompt) + len(sep), len(text)
+    if len(prompts) != len(answers):
+        raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
+    for prompt, answer in zip(prompts, answers, strict=True):
+        if not answer.strip():
+            raise ValueError(f"empty answer for prompt {prompt!r}")
+    if not prompts:
+        return []
+    texts = [p + sep + a for p, a in zip(prompts, answers, strict=True)]
     enc = tok(
-        text,
+        texts,
         return_offsets_mapping=True,
         return_special_tokens_mask=True,
         add_special_tokens=add_special_tokens,
     )
-    ids, offsets = list(enc["input_ids"]), enc["offset_mapping"]
-    real = [i for i, special in enumerate(enc["special_tokens_mask"]) if not special]
+    columns = enc["input_ids"], enc["offset_mapping"], enc["special_tokens_mask"]
+    return [_locate_answer(t, a, *row) for t, a, *row in zip(texts, answers, *columns, strict=True)]
+
+
+def _locate_answer(text: str, answer: str, ids, offsets, special_mask) -> EncodedAnswer:
+    """The answer span of one encoded `text` that ends with `answer` (the rule in the module docstring)."""
+    a0, a1 = len(text) - len(answer), len(text)
+    real = [i for i, special in enumerate(special_mask) if not special]
     idx = [i for i in real if offsets[i][1] > a0]
     if not idx or idx != list(range(idx[0], real[-1] + 1)):
         raise ValueError(f"answer tokens of {text!r} are missing or not contiguous: {idx}")
@@ -113,27 +130,35 @@ def _length_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[in
 
 def _pad(seqs: Sequence[Sequence[int]], pad_id: int, side: str) -> tuple[torch.Tensor, ...]:
     """(ids, attention_mask, position_ids, shift) with shift[r] = column of row r's first real token."""
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    shift = torch.tensor([width - len(s) if side == "left" else 0 for s in seqs], dtype=torch.long)
-    for r, s in enumerate(seqs):
-        ids[r, shift[r] : shift[r] + len(s)] = torch.tensor(s, dtype=torch.long)
-        mask[r, shift[r] : shift[r] + len(s)] = 1
+    width, left = max(len(s) for s in seqs), side == "left"
+    pads = [[pad_id] * (width - len(s)) for s in seqs]
+    ids = torch.tensor([p + list(s) if left else list(s) + p for s, p in zip(seqs, pads, strict=True)])
+    lens = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    shift = width - lens if left else torch.zeros_like(lens)
+    col = torch.arange(width)
+    mask = ((col >= shift[:, None]) & (col < (shift + lens)[:, None])).long()  # (B, T)
     pos = (mask.cumsum(-1) - 1).clamp(min=0)  # absolute positions of real tokens, 0 on pads
-    return ids, mask, pos, shift
+    return ids.long(), mask, pos, shift
 
 
 @contextmanager
 def _inference(model: torch.nn.Module) -> Iterator[None]:
-    """eval() and no_grad for the block; restores the model's training flag after."""
-    was_training = model.training
-    model.eval()
+    """eval() and no_grad for the block; restores every module's training flag after.
+
+    A model already in eval mode is not walked with `eval()`/`train()` (their `__setattr__` per module is
+    a measurable share of a small model's evaluation call).
+    """
+    modules = list(model.modules())
+    flags = [m.training for m in modules]
+    if any(flags):
+        model.eval()
     try:
         with torch.no_grad():
             yield
     finally:
-        model.train(was_training)
+        for m, flag in zip(modules, flags, strict=True):
+            if m.training != flag:
+                m.training = flag
 
 
 @dataclass(frozen=True)
@@ -151,9 +176,7 @@ def answer_batches(
     tok, prompts: Sequence[str], answers: Sequence[str], *, sep: str = " ", batch_size: int = 32
 ) -> list[AnswerBatch]:
     """The padded batches `score_answers` and `answer_logits` run for these pairs (length-sorted)."""
-    if len(prompts) != len(answers):
-        raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
-    encs = [encode_answer(tok, p, a, sep=sep) for p, a in zip(prompts, answers, strict=True)]
+    encs = encode_answers(tok, prompts, answers, sep=sep)
     side, batches = getattr(tok, "padding_side", "right"), []
     for rows in _length_batches([len(e.input_ids) for e in encs], batch_size):
         ids, mask, pos, shift = _pad([encs[i].input_ids for i in rows], _pad_id(tok), side)
@@ -168,8 +191,10 @@ def answer_batches(
 def _answer_batches(
     model, tok, prompts: Sequence[str], answers: Sequence[str], sep: str, batch_size: int, device
 ) -> Iterator[tuple[tuple[int, ...], torch.Tensor, torch.Tensor, list[int]]]:
-    """Per batch: (original indices, label ids (N,), logits (N, V) at the predicting positions, per-row
-    answer lengths); the N answer tokens of the batch's rows are concatenated in row order."""
+    """Per batch: (indices, label ids (N,), logits (N, V) predicting them, answer length of each row).
+
+    The N answer tokens of the batch's rows are concatenated in row order.
+    """
     dev = _device(model, device)
     with _inference(model):
         for b in answer_batches(tok, prompts, answers, sep=sep, batch_size=batch_size):

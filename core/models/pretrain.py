@@ -102,6 +102,8 @@ def pretrain_world_lm(
         "n_texts": len(corpus),
         "vocab_size": len(tok),
         "n_threads": cfg.n_threads,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "load_average_at_end": list(os.getloadavg()),  # other processes on the machine slow the run
         "steps": train_log.steps,
         "planned_steps": train_log.planned_steps,
         "stop_reason": train_log.stop_reason,

@@ -5,7 +5,9 @@ tests (`core.models.tiny.tiny_world_lm`). Each text is one example: `tokenizer(t
 tokenizer's policy adds it) followed by EOS, right-padded within a batch of texts of similar length
 (length-bucketed shuffling), loss on every real token.
 The schedule is step-based (the planned steps of `epochs` epochs), so the same seed, data and
-thread count give the same weights; the time budget and the callback only stop the loop early.
+thread count give the same weights; the callback only stops the loop early. Only when a run nears
+its time budget (a slow or shared machine) does wall time enter: in the last `cooldown_frac` of the
+budget the lr decays linearly to its floor, so a cut-short run still ends annealed.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class TrainSettings:
     batch_size: int = 64
     epochs: int = 20
     time_budget_s: float | None = None  # wall-clock stop (breaks bit-reproducibility when it fires)
+    cooldown_frac: float = 0.15  # last fraction of the time budget: lr decays linearly to its floor
     eval_every: int = 0  # steps between callback calls; 0 = never
     log_every: int = 50
     seed: int = 0
@@ -43,6 +46,8 @@ class TrainSettings:
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.epochs < 1:
             raise ValueError("batch_size and epochs must be >= 1")
+        if not 0.0 <= self.cooldown_frac <= 1.0:
+            raise ValueError(f"cooldown_frac {self.cooldown_frac} not in [0, 1]")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ValueError(f"min_lr_ratio {self.min_lr_ratio} not in [0, 1]")
 
@@ -65,6 +70,12 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, min_ratio: float) 
         return (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def cooldown_lr(lr: float, lr_at_start: float, floor: float, elapsed: float, start: float, budget: float) -> float:
+    """The lr during the time-budget cooldown: linear from `lr_at_start` (at `start` s) to `floor` at `budget` s."""
+    frac = min(1.0, max(0.0, (elapsed - start) / max(1e-9, budget - start)))
+    return min(lr, lr_at_start + (floor - lr_at_start) * frac)
 
 
 def tokenize_corpus(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int) -> list[list[int]]:
@@ -92,6 +103,45 @@ def length_bucketed_batches(lengths: Sequence[int], batch_size: int, gen: torch.
         idx = sorted(order[c : c + chunk], key=lambda i: lengths[i])
         batches += [idx[j : j + batch_size] for j in range(0, len(idx), batch_size)]
     return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
+
+
+def _optimizer(model: PreTrainedModel, settings: TrainSettings) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on biases, norms)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": settings.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=settings.lr, betas=settings.betas)
+
+
+@dataclass
+class _Clock:
+    """The lr of each step (warmup + cosine over `total` steps, then the time-budget cooldown) and the time."""
+
+    settings: TrainSettings
+    total: int
+    start: float = field(default_factory=time.perf_counter)
+    cooldown: tuple[float, float] | None = None  # (start s, lr at start) once the cooldown began
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def out_of_time(self) -> bool:
+        return self.settings.time_budget_s is not None and self.elapsed() > self.settings.time_budget_s
+
+    def lr(self, step: int) -> float:
+        s, budget = self.settings, self.settings.time_budget_s
+        lr = s.lr * lr_factor(step, s.warmup_steps, self.total, s.min_lr_ratio)
+        if budget is None:
+            return lr
+        now = self.elapsed()
+        if self.cooldown is None and now >= budget * (1.0 - s.cooldown_frac):
+            self.cooldown = (now, lr)
+            log.info("time budget nearly spent at step %d: lr cooldown from %.2e", step, lr)
+        if self.cooldown is None:
+            return lr
+        return cooldown_lr(lr, self.cooldown[1], s.lr * s.min_lr_ratio, now, self.cooldown[0], budget)
 
 
 def _collate(rows: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
@@ -124,56 +174,47 @@ def train_causal_lm(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     lengths = [len(r) for r in data]
     gen = torch.Generator().manual_seed(settings.seed)
-    epochs = [length_bucketed_batches(lengths, settings.batch_size, gen) for _ in range(settings.epochs)]
-    total = sum(len(e) for e in epochs)
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decay if p.dim() >= 2 else no_decay).append(p)
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=settings.lr, betas=settings.betas,
-    )
+    plan = [(epoch, idx) for epoch in range(settings.epochs)
+            for idx in length_bucketed_batches(lengths, settings.batch_size, gen)]
+    total = len(plan)
+    opt = _optimizer(model, settings)
     out = TrainLog(planned_steps=total)
     model.to(device)
     model.train()
-    start = time.perf_counter()
+    clock = _Clock(settings, total)
     running, n_running, step = 0.0, 0, 0
-    for epoch, batches in enumerate(epochs):
-        for idx in batches:
-            rows = [data[i] for i in idx]
-            batch = {k: v.to(device) for k, v in _collate(rows, pad_id).items()}
-            lr = settings.lr * lr_factor(step, settings.warmup_steps, total, settings.min_lr_ratio)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            loss = model(**batch).loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if settings.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-            opt.step()
-            step += 1
-            running, n_running = running + loss.item(), n_running + 1
-            elapsed = time.perf_counter() - start
-            if step % settings.log_every == 0 or step == total:
-                row = {"step": step, "epoch": epoch, "loss": running / n_running, "lr": lr, "elapsed_s": elapsed}
-                out.loss_curve.append(row)
-                log.info("step %d/%d epoch %d loss %.4f lr %.2e %.0fs", step, total, epoch, row["loss"], lr, elapsed)
-                running, n_running = 0.0, 0
-            if callback is not None and settings.eval_every and step % settings.eval_every == 0:
-                model.eval()
-                metrics = callback(step)
-                model.train()
-                if metrics is not None:
-                    out.evals.append({"step": step, "elapsed_s": time.perf_counter() - start, **metrics})
-                    if stop_when is not None and stop_when(metrics):
-                        out.stop_reason = "target"
-            if settings.time_budget_s is not None and time.perf_counter() - start > settings.time_budget_s:
-                out.stop_reason = "time_budget"
-            if out.stop_reason != "epochs":
-                break
+    for epoch, idx in plan:
+        rows = [data[i] for i in idx]
+        batch = {k: v.to(device) for k, v in _collate(rows, pad_id).items()}
+        lr = clock.lr(step)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss = model(**batch).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if settings.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        opt.step()
+        step += 1
+        running, n_running = running + loss.item(), n_running + 1
+        elapsed = clock.elapsed()
+        if step % settings.log_every == 0 or step == total:
+            row = {"step": step, "epoch": epoch, "loss": running / n_running, "lr": lr, "elapsed_s": elapsed}
+            out.loss_curve.append(row)
+            log.info("step %d/%d epoch %d loss %.4f lr %.2e %.0fs", step, total, epoch, row["loss"], lr, elapsed)
+            running, n_running = 0.0, 0
+        if callback is not None and settings.eval_every and step % settings.eval_every == 0:
+            model.eval()
+            metrics = callback(step)
+            model.train()
+            if metrics is not None:
+                out.evals.append({"step": step, "elapsed_s": clock.elapsed(), **metrics})
+                if stop_when is not None and stop_when(metrics):
+                    out.stop_reason = "target"
+        if clock.out_of_time():
+            out.stop_reason = "time_budget"
         if out.stop_reason != "epochs":
             break
-    out.steps, out.seconds = step, time.perf_counter() - start
+    out.steps, out.seconds = step, clock.elapsed()
     model.eval()
     return out

@@ -54,6 +54,7 @@ STAGES = list(_papermill_stages())
 
 @pytest.mark.parametrize("dvc_file,name,cmd", STAGES, ids=[f"{d.parent.name}:{n}" for d, n, _ in STAGES])
 def test_papermill_parameters_exist(dvc_file, name, cmd):
+    cmd = cmd[cmd.index("papermill"):]  # what precedes papermill (e.g. `mkdir -p`) is not its options
     m = re.search(r"papermill\b.*?\s(\S+\.ipynb)\s", cmd)
     assert m, f"{dvc_file}:{name}: cannot find the input notebook"
     nb = dvc_file.parent / m.group(1)

@@ -20,6 +20,13 @@ from core.eval.scoring import score_answers
 from tests.core.editors.conftest import assert_state_equal, clone_state, hparams_path, make_request
 
 METHOD_NAMES = sorted(METHODS)
+IN_CONTEXT = {"ICE", "IKE"}  # weights never change; the context is too long for a random 128-position model
+
+
+def _probe_logits(model, tok):
+    """Logits of a fixed batch: a method "moved" the model iff these change (parameter names may change)."""
+    with torch.no_grad():
+        return model(**tok(["Alice Brown was born in", "Greta Holm works as a"], return_tensors="pt", padding=True)).logits
 
 
 def _hp(name: str, arch: str):
@@ -66,6 +73,8 @@ def test_hparams_unknown_and_missing_keys_fail(name, tmp_path):
 
 @pytest.mark.parametrize("name", METHOD_NAMES)
 def test_edit_moves_target_prediction(name, arch, tiny):
+    if name in IN_CONTEXT:
+        pytest.skip("in-context methods are checked on their own in test_icl.py")
     model, tok = tiny
     req = make_request(0)
     (pre,) = score_answers(model, tok, [req.prompt], [req.target_new])
@@ -82,8 +91,9 @@ def test_undo_restores_bit_exactly_once(name, arch, tiny):
     model, tok = tiny
     state = clone_state(model)
     flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    before = _probe_logits(model, tok)
     undo = METHODS[name].edit(model, tok, [make_request(1), make_request(2)], _hp(name, arch))
-    assert any(not torch.equal(t, state[n]) for n, t in model.named_parameters())
+    assert not torch.equal(_probe_logits(model, tok), before)
     undo()
     assert_state_equal(model, state)
     assert {n: p.requires_grad for n, p in model.named_parameters()} == flags
@@ -105,14 +115,17 @@ def test_two_runs_give_equal_weights(name, arch, tiny):
 
 @pytest.mark.parametrize("name", METHOD_NAMES)
 def test_ten_sequential_edits_stack_and_unwind(name, arch, tiny):
+    if name in IN_CONTEXT:
+        pytest.skip("ten facts exceed the tiny model's 128 positions; see test_icl.py for sequential edits")
     model, tok = tiny
     state = clone_state(model)
     hp = _hp(name, arch)
-    undos, snapshots = [], []
+    undos, snapshots, logits = [], [], []
     for i in range(10):
         undos.append(METHODS[name].edit(model, tok, [make_request(i)], hp))
         snapshots.append(clone_state(model))
-    assert any(not torch.equal(snapshots[-1][n], snapshots[-2][n]) for n in state)  # the 10th edit moved on
+        logits.append(_probe_logits(model, tok))
+    assert not torch.equal(logits[-1], logits[-2])  # the 10th edit moved on
     undos[-1]()
     assert_state_equal(model, snapshots[-2])
     chain_undos(undos[:-1])()

@@ -15,6 +15,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausa
 from core.eval.scoring import (
     answer_logits,
     encode_answer,
+    encode_answers,
     greedy_generate,
     prompt_seed,
     sample_generate,
@@ -114,6 +115,21 @@ def test_span_metaspace_skips_bos_and_covers_answer():
     enc = encode_answer(tok, "The mother tongue of Danielle Darrieux is", "French.")
     assert enc.input_ids[0] == tok.bos_token_id and enc.start > 1
     assert answer_text(tok, "The mother tongue of Danielle Darrieux is", "French.").strip() == "French."
+
+
+@pytest.mark.parametrize("make_tok", [byte_level_tok, metaspace_tok])
+def test_encode_answers_equals_encode_answer_per_pair(make_tok):
+    """The batched tokenizer call gives each pair the ids and span of encoding it alone."""
+    tok = make_tok()
+    batched = encode_answers(tok, PROMPTS, ANSWERS)
+    for enc, p, a in zip(batched, PROMPTS, ANSWERS, strict=True):
+        assert enc == encode_answer(tok, p, a)
+        assert enc.input_ids == tuple(tok(p + " " + a)["input_ids"])  # a single, unbatched tokenizer call
+    assert encode_answers(tok, [], []) == []
+    with pytest.raises(ValueError, match="2 prompts but 1 answers"):
+        encode_answers(tok, PROMPTS[:2], ANSWERS[:1])
+    with pytest.raises(ValueError, match="empty answer"):
+        encode_answers(tok, PROMPTS[:2], [ANSWERS[0], " "])
 
 
 def test_span_token_straddling_the_boundary_is_an_answer_token():

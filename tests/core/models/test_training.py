@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from core.models.tiny import TINY_TEXTS, build_tiny_model
-from core.models.training import TrainSettings, length_bucketed_batches, lr_factor, train_causal_lm
+from core.models.training import (
+    TrainSettings,
+    cooldown_lr,
+    length_bucketed_batches,
+    lr_factor,
+    train_causal_lm,
+)
 
 
 def test_lr_factor_warmup_then_cosine() -> None:
@@ -51,3 +57,10 @@ def test_time_budget_stops_training() -> None:
     model, tok = build_tiny_model("gpt2")
     out = train_causal_lm(model, tok, TINY_TEXTS, TrainSettings(batch_size=8, epochs=50, time_budget_s=0.0))
     assert out.stop_reason == "time_budget" and out.steps == 1
+
+
+def test_cooldown_lr_decays_linearly_to_the_floor() -> None:
+    assert cooldown_lr(1.0, 0.8, 0.1, elapsed=90.0, start=90.0, budget=100.0) == pytest.approx(0.8)
+    assert cooldown_lr(1.0, 0.8, 0.1, elapsed=95.0, start=90.0, budget=100.0) == pytest.approx(0.45)
+    assert cooldown_lr(1.0, 0.8, 0.1, elapsed=120.0, start=90.0, budget=100.0) == pytest.approx(0.1)
+    assert cooldown_lr(0.2, 0.8, 0.1, elapsed=91.0, start=90.0, budget=100.0) == pytest.approx(0.2)  # never above schedule

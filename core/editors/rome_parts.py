@@ -1,0 +1,289 @@
+"""Shared locate-then-edit steps of ROME and MEMIT: context templates, keys, the target-vector optimisation.
+
+- `context_prefixes`: ROME §3 averages keys and losses over short random prefixes ("{}" plus texts
+  sampled from the model). EasyEdit samples with `generate_fast` and caches them globally; we sample
+  top-5 from the model being edited with fixed per-prefix seeds (`core.eval.scoring.sample_generate`),
+  so they are deterministic and never shared between models.
+- `compute_keys`: the input k of the edited projection at the subject's last token (`fact_token:
+  subject_last`) or the prompt's last token (`last`), one row per text (ROME Eq. 3 before averaging).
+- `optimise_delta`: ROME §3 "computing v*" / MEMIT Eq. 16-17 (compute_z). A vector delta is added to
+  the output of `edit_module` at the lookup token of every row and optimised with Adam on
+      L(delta) = mean_rows NLL(target | prefix + prompt) + kl_factor * KL(P_orig || P_delta)["{s} is a"]
+                 + v_weight_decay * ||delta|| / ||v_init||^2,
+  stopping below `early_stop_loss`, with ||delta|| clamped to clamp_norm_factor * ||v_init|| (the weight
+  decay uses ||delta||, not its square, as in the reference `compute_v.py`, whose defaults assume it).
+  Speed: the hidden states entering block `layer` cannot change, so they are computed ONCE; each step
+  runs only blocks >= layer (`core.hooks.skip_below`), all rows in one batch, and the LM head only at the
+  positions that are scored (target tokens and the KL token) instead of over the whole sequence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.editors.base import train_only
+from core.eval.scoring import encode_answer, sample_generate
+from core.hooks import add_at_positions, capture_input, capture_output, run_until, skip_below
+from core.models.arch import get_arch
+from core.models.inputs import position_ids_from_mask
+from core.stats import (
+    DTYPES,
+    compute_layer_cov,
+    corpus_texts,
+    cov_cache_path,
+    load_or_compute_cov,
+    model_identity,
+)
+from core.types import EditRequest
+
+log = logging.getLogger(__name__)
+PREFIX_STARTS = ("The", "Therefore", "Because", "I", "You")  # ROME / EasyEdit generation prefixes
+
+
+@dataclass(frozen=True)
+class DeltaSettings:
+    """The v*/z optimisation settings shared by ROME and MEMIT hparams."""
+
+    v_num_grad_steps: int
+    v_lr: float
+    v_weight_decay: float
+    clamp_norm_factor: float
+    kl_factor: float
+    early_stop_loss: float
+    fact_token: str
+
+
+def context_prefixes(model: nn.Module, tok, count: int, length: int, seed: int = 0) -> list[str]:
+    """[""] + `count` prefixes "<sampled text>. ", sampled top-5 from the model, `length` tokens each."""
+    if count == 0:
+        return [""]
+    starts = [PREFIX_STARTS[i % len(PREFIX_STARTS)] for i in range(count)]
+    gens = sample_generate(
+        model, tok, starts, seeds=[seed * 1000 + i for i in range(count)], max_length=length
+    )
+    texts = [(s + g.text).replace("\n", " ").strip() for s, g in zip(starts, gens, strict=True)]
+    return ["", *[t + ". " for t in texts]]
+
+
+def subject_span(request: EditRequest) -> tuple[int, int]:
+    """Character span [start, end) of the request's subject in its prompt; ValueError when absent."""
+    if not request.subject or request.subject not in request.prompt:
+        raise ValueError(
+            f"case {request.case_id!r}: subject {request.subject!r} does not occur in prompt {request.prompt!r}; "
+            "ROME/MEMIT edit at the subject's last token"
+        )
+    start = request.prompt.index(request.subject)
+    return start, start + len(request.subject)
+
+
+def _token_at(tok, text: str, char: int) -> tuple[list[int], int]:
+    """(ids of `text`, index of the non-special token covering character `char`)."""
+    enc = tok(text, return_offsets_mapping=True, return_special_tokens_mask=True)
+    for i, ((a, b), special) in enumerate(
+        zip(enc["offset_mapping"], enc["special_tokens_mask"], strict=True)
+    ):
+        if not special and a <= char < b:
+            return list(enc["input_ids"]), i
+    raise ValueError(f"no token covers character {char} of {text!r}")
+
+
+def lookup_char(request: EditRequest, prefix: str, fact_token: str, prompt: str | None = None) -> int:
+    """The character of `prefix + prompt` whose token is the lookup token."""
+    prompt = request.prompt if prompt is None else prompt
+    if fact_token == "last":
+        return len(prefix) + len(prompt.rstrip()) - 1
+    return len(prefix) + subject_span(request)[1] - 1
+
+
+def _pad(rows: Sequence[list[int]], tok, device) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """(ids, mask, shift per row) padded on `tok.padding_side`."""
+    width = max(len(r) for r in rows)
+    pad_id = next((i for i in (tok.pad_token_id, tok.eos_token_id) if i is not None), 0)
+    ids = torch.full((len(rows), width), int(pad_id), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    shifts = []
+    for b, r in enumerate(rows):
+        s = width - len(r) if tok.padding_side == "left" else 0
+        ids[b, s : s + len(r)] = torch.tensor(r)
+        mask[b, s : s + len(r)] = 1
+        shifts.append(s)
+    return ids.to(device), mask.to(device), shifts
+
+
+def compute_keys(
+    model: nn.Module,
+    tok,
+    module_name: str,
+    requests: Sequence[EditRequest],
+    prefixes: Sequence[str],
+    fact_token: str,
+    *,
+    output: bool = False,
+) -> torch.Tensor:
+    """Keys (n_requests, len(prefixes), d_in): input of `module_name` at the lookup token of prefix + prompt.
+
+    With `output=True`, the module's output (d_out) instead (MEMIT's current z at the top layer).
+    """
+    device = next(model.parameters()).device
+    rows, idx = [], []
+    for r in requests:
+        for p in prefixes:
+            ids, i = _token_at(tok, p + r.prompt, lookup_char(r, p, fact_token))
+            rows.append(ids)
+            idx.append(i)
+    ids, mask, shifts = _pad(rows, tok, device)
+    capture = capture_output if output else capture_input
+    with torch.no_grad(), capture(model.get_submodule(module_name), stop=True) as box:
+        run_until(
+            lambda: model(input_ids=ids, attention_mask=mask, position_ids=position_ids_from_mask(mask))
+        )
+    cols = torch.tensor([i + s for i, s in zip(idx, shifts, strict=True)], device=device)
+    keys = box.value[torch.arange(len(rows), device=device), cols]  # (n * P, d_in)
+    return keys.reshape(len(requests), len(prefixes), -1)
+
+
+def optimise_delta(
+    model: nn.Module,
+    tok,
+    request: EditRequest,
+    prefixes: Sequence[str],
+    *,
+    layer: int,
+    edit_module: str,
+    settings: DeltaSettings,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(delta (d,), v_init (d,)): the optimised vector added to `edit_module`'s output at the lookup token,
+    and that output at the lookup token of the plain prompt before the edit (ROME's `target_init`)."""
+    device = next(model.parameters()).device
+    arch = get_arch(model)
+    blocks = model.get_submodule(arch.layer.removesuffix(".{}"))  # the ModuleList of decoder blocks
+    module = model.get_submodule(edit_module)
+    rows, look, tgt = [], [], []  # token ids, lookup index, (first, end) target token span
+    for p in prefixes:
+        enc = encode_answer(tok, p + request.prompt, request.target_new)
+        ids, i = _token_at(
+            tok, p + request.prompt + " " + request.target_new, lookup_char(request, p, settings.fact_token)
+        )
+        if list(enc.input_ids) != ids:
+            raise RuntimeError("tokenizations disagree")
+        rows.append(ids)
+        look.append(i)
+        tgt.append((enc.start, enc.end))
+    kl_prompt = request.subject + " is a"  # ROME's essence prompt "{} is a"
+    kl_char = len(kl_prompt) - 1 if settings.fact_token == "last" else len(request.subject) - 1
+    kl_ids, kl_i = _token_at(tok, kl_prompt, kl_char)
+    rows.append(kl_ids)
+    look.append(kl_i)
+    ids, mask, shifts = _pad(rows, tok, device)
+    pos = position_ids_from_mask(mask)
+    n = len(prefixes)
+    row_idx = torch.arange(n + 1, device=device)
+    look_t = torch.tensor([i + s for i, s in zip(look, shifts, strict=True)], device=device)
+    # positions whose logits are scored: those predicting each target token, then the KL row's last token
+    score_rows = [b for b, (a, e) in enumerate(tgt) for _ in range(a, e)] + [n]
+    score_cols = [shifts[b] + t - 1 for b, (a, e) in enumerate(tgt) for t in range(a, e)] + [
+        shifts[n] + len(kl_ids) - 1
+    ]
+    labels = torch.tensor([rows[b][t] for b, (a, e) in enumerate(tgt) for t in range(a, e)], device=device)
+    weights = torch.tensor([1.0 / (e - a) for (a, e) in tgt for _ in range(a, e)], device=device) / n
+    score_rows_t, score_cols_t = (
+        torch.tensor(score_rows, device=device),
+        torch.tensor(score_cols, device=device),
+    )
+    base, head = model.base_model, model.get_output_embeddings()
+
+    def scored_logp() -> torch.Tensor:
+        h = base(input_ids=ids, attention_mask=mask, position_ids=pos).last_hidden_state  # (B, T, d)
+        return torch.log_softmax(head(h[score_rows_t, score_cols_t]).float(), dim=-1)  # (n_scored, V)
+
+    with torch.no_grad():
+        block = blocks[layer]
+        outs: dict[str, torch.Tensor] = {}
+        h_out = module.register_forward_hook(lambda _m, _a, o: outs.__setitem__("out", o))
+        try:
+            with capture_input(block) as box:
+                kl_orig = scored_logp()[-1:]  # (1, V)
+        finally:
+            h_out.remove()
+        hidden_in = box.value.detach()
+        v_init = outs["out"][0, look_t[0]].detach().float()
+    delta = torch.zeros(v_init.shape, device=device, requires_grad=True)
+    opt = torch.optim.Adam([delta], lr=settings.v_lr)
+    max_norm = settings.clamp_norm_factor * v_init.norm()
+    with (
+        torch.enable_grad(),
+        train_only(model, []),
+        skip_below(blocks, layer, hidden_in),
+        add_at_positions(module, delta, row_idx, look_t),
+    ):
+        for step in range(settings.v_num_grad_steps):
+            opt.zero_grad(set_to_none=True)
+            logp = scored_logp()
+            nll = -(logp[:-1].gather(1, labels[:, None]).squeeze(1) * weights).sum()
+            kl = F.kl_div(logp[-1:], kl_orig, log_target=True, reduction="batchmean")
+            loss = nll + settings.kl_factor * kl + settings.v_weight_decay * delta.norm() / v_init.norm() ** 2
+            if loss.item() < settings.early_stop_loss or step == settings.v_num_grad_steps - 1:
+                break
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                if delta.norm() > max_norm:
+                    delta.mul_(max_norm / delta.norm())
+    return delta.detach(), v_init
+
+
+COV_MAX_LENGTH = 256  # tokens per corpus text for the statistics (ROME truncates to the model's context)
+
+
+def layer_covariance(
+    model: nn.Module,
+    tok,
+    module_name: str,
+    *,
+    dataset: str,
+    n_samples: int,
+    dtype: str,
+    stats_dir: str | None,
+    ridge: float = 0.0,
+) -> torch.Tensor:
+    """C (d_in, d_in), float64 on the model's device: E[k k^T] of `module_name`'s input over corpus `dataset`.
+
+    With `stats_dir` it is read from (or computed into) `cov_cache_path(...)`, keyed by the model's
+    identity (hub id + commit, or local folder + weights hash), so it is the UNEDITED model's statistic
+    whatever edits follow. With `stats_dir=None` it is computed in memory from the model as it is now
+    (tests), and so it is for a model built in code (no name to key a cache; logged).
+    `ridge` adds ridge * mean(diag C) * I (0 = the reference).
+    """
+
+    def compute() -> torch.Tensor:
+        texts = corpus_texts(dataset, n_samples)
+        return compute_layer_cov(
+            model, tok, module_name, texts, max_length=COV_MAX_LENGTH, dtype=DTYPES[dtype]
+        )
+
+    identity = None
+    if stats_dir is not None:
+        try:
+            identity = model_identity(model)
+        except ValueError:
+            log.warning("model has no name or path: computing the covariance in memory, not cached")
+    if identity is None:
+        cov = compute()
+    else:
+        model_id, revision = identity
+        path = cov_cache_path(
+            stats_dir, model_id, revision, module_name, dataset, n_samples, dtype, max_length=COV_MAX_LENGTH
+        )
+        cov = load_or_compute_cov(path, compute)
+    cov = cov.to(device=next(model.parameters()).device, dtype=torch.float64)
+    if ridge:
+        cov = cov + ridge * cov.diagonal().mean() * torch.eye(
+            cov.shape[0], dtype=cov.dtype, device=cov.device
+        )
+    return cov

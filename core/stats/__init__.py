@@ -1,0 +1,19 @@
+"""Covariance statistics of layer keys (ROME/MEMIT): pure computation, named corpora, path-keyed cache."""
+
+from core.stats.corpus import corpus_texts
+from core.stats.covariance import (
+    DTYPES,
+    compute_layer_cov,
+    cov_cache_path,
+    load_or_compute_cov,
+    model_identity,
+)
+
+__all__ = [
+    "DTYPES",
+    "compute_layer_cov",
+    "corpus_texts",
+    "cov_cache_path",
+    "load_or_compute_cov",
+    "model_identity",
+]

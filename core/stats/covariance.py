@@ -1,0 +1,172 @@
+"""Layer covariance statistics for ROME and MEMIT: C = E[k k^T] of an MLP output projection's input.
+
+ROME (Meng et al. 2022, Eq. 2) and MEMIT (Meng et al. 2023, Eq. 14-15) precondition their updates with
+the UNCENTRED second moment of the keys k (the input to W_out) over a text corpus (ROME's
+`layer_stats`, easyedit-notes §4). `compute_layer_cov` is pure: it runs the model on `texts` in padded
+batches, reads the key of every non-pad token with a forward pre-hook that STOPS the pass at that
+module (layers above never run), and returns sum(k k^T) / n_tokens.
+
+Caching (house style 4.6): `cov_cache_path` encodes every input that changes the value
+(`<root>/<org>--<model>@<rev>/<module>/<corpus>-n<N>[-len<L>]-<dtype>.pt`, fixing ROME's key bugs), and
+`load_or_compute_cov` loads that file or computes and writes it atomically. No in-process globals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from core.hooks import capture_input, run_until
+from core.models.arch import get_arch
+from core.models.inputs import encode_batch
+
+log = logging.getLogger(__name__)
+
+DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+
+
+def compute_layer_cov(
+    model: nn.Module,
+    tok,
+    layer: int | str,
+    texts: Iterable[str],
+    *,
+    module_template: str | None = None,
+    batch_size: int = 32,
+    max_length: int = 256,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """E[k k^T] (d_in, d_in) of the input k to the projection of `layer` over the non-pad tokens of `texts`.
+
+    `layer` is a layer index (module `module_template.format(layer)`, default the arch's MLP output
+    projection) or a full module name. The sum is accumulated in float64 and returned in `dtype`. The
+    forward pass stops at the module.
+    """
+    if isinstance(layer, str):
+        module_name = layer
+    else:
+        module_name = (module_template or get_arch(model).mlp_out).format(layer)
+    module = model.get_submodule(module_name)
+    device = device if device is not None else next(model.parameters()).device
+    total: torch.Tensor | None = None
+    count = 0
+    batch: list[str] = []
+
+    def flush() -> None:
+        nonlocal total, count
+        enc = encode_batch(tok, batch, device, padding_side=tok.padding_side)
+        enc = {
+            k: v[:, :max_length] if tok.padding_side == "right" else v[:, -max_length:]
+            for k, v in enc.items()
+        }
+        with torch.no_grad(), capture_input(module, stop=True) as box:
+            run_until(lambda: model(**enc))
+        if box.value is None:
+            raise RuntimeError(f"module {module_name!r} was not called in the forward pass")
+        keys = box.value[enc["attention_mask"].bool()].to(torch.float64)  # (n_tokens, d_in)
+        outer = keys.T @ keys
+        total = outer if total is None else total + outer
+        count += keys.shape[0]
+
+    for text in texts:
+        batch.append(text)
+        if len(batch) == batch_size:
+            flush()
+            batch = []
+    if batch:
+        flush()
+    if total is None or count == 0:
+        raise ValueError("no tokens to compute a covariance from")
+    log.info("covariance of %s from %d tokens", module_name, count)
+    return (total / count).to(dtype)
+
+
+def _clean(part: str) -> str:
+    return part.strip("/").replace("/", "--").replace(":", "-") or "unnamed"
+
+
+def cov_cache_path(
+    root: str | Path,
+    model_id: str,
+    revision: str,
+    layer: str | int,
+    corpus_name: str,
+    n_samples: int,
+    dtype: str,
+    *,
+    max_length: int | None = None,
+) -> Path:
+    """`root/<org>--<model>@<rev>/<layer>/<corpus>-n<N>[-len<L>]-<dtype>.pt`; every argument is in the path.
+
+    `layer` may be the module name (e.g. "transformer.h.2.mlp.c_proj"), which also encodes the template.
+    """
+    length = f"-len{max_length}" if max_length is not None else ""
+    name = f"{_clean(corpus_name)}-n{n_samples}{length}-{dtype}.pt"
+    return Path(root) / f"{_clean(model_id)}@{_clean(revision)}" / str(layer) / name
+
+
+def load_or_compute_cov(path: str | Path, compute_fn: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """The tensor saved at `path`, or `compute_fn()` written there atomically (temp file + rename)."""
+    path = Path(path)
+    if path.is_file():
+        return torch.load(path, map_location="cpu", weights_only=True)
+    value = compute_fn()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        torch.save(value.detach().cpu(), tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    log.info("saved covariance %s", path)
+    return value
+
+
+@lru_cache(maxsize=32)
+def _files_digest(folder: str, stamp: tuple[tuple[str, int, int], ...]) -> str:
+    """sha256 (12 hex) of the weight files in `folder`; `stamp` (name, size, mtime) is part of the key."""
+    h = hashlib.sha256()
+    for name, _, _ in stamp:
+        with open(Path(folder) / name, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 24), b""):
+                h.update(chunk)
+    return h.hexdigest()[:12]
+
+
+def model_identity(model: nn.Module) -> tuple[str, str]:
+    """(model_id, revision) for cache paths: a hub id and its commit, or a local folder and its weights' hash.
+
+    The revision ends with a hash of the first 64k input-embedding values of the model in memory, so a folder
+    whose files were rewritten after loading (or a hub id without a commit) cannot alias another model.
+
+    Raises ValueError for a model built in code (no name): give it a path, or compute in memory.
+    """
+    name = str(getattr(model.config, "_name_or_path", "") or getattr(model, "name_or_path", "") or "")
+    if not name:
+        raise ValueError("model has no name_or_path: cannot key a covariance cache (set stats_dir: null)")
+    emb = model.get_input_embeddings().weight.detach().reshape(-1)[:65536].float().cpu().numpy().tobytes()
+    tag = hashlib.sha256(emb).hexdigest()[
+        :8
+    ]  # the in-memory weights, in case the files changed since loading
+    folder = Path(name)
+    if folder.is_dir():
+        files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file())
+        stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+        return folder.resolve().name, f"{_files_digest(str(folder.resolve()), stamp)}-{tag}"
+    return name, f"{getattr(model.config, '_commit_hash', None) or 'main'}-{tag}"

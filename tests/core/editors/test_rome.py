@@ -1,0 +1,110 @@
+"""ROME: the closed-form rank-one update (Eq. 2) for Linear and Conv1D storage, the edit, the cache, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+from transformers.pytorch_utils import Conv1D
+
+from core.config import load_hparams
+from core.editors.rome import ROMEHyperParams, apply_rome, rome_update
+from core.eval.scoring import score_answers
+from core.hooks import capture_input, skip_below
+from core.models.arch import as_out_in
+from core.models.inputs import position_ids_from_mask
+from core.models.loading import load_model
+from core.models.tiny import save_tiny_model
+from tests.core.editors.conftest import assert_state_equal, clone_state, hparams_path, make_request
+
+
+def _hp(arch: str, **changes) -> ROMEHyperParams:
+    return dataclasses.replace(load_hparams(hparams_path("ROME", arch), ROMEHyperParams), **changes)
+
+
+@pytest.mark.parametrize("conv1d", [False, True])
+def test_update_maps_key_to_value(conv1d):
+    torch.manual_seed(0)
+    d_in, d_out = 12, 7
+    module = Conv1D(d_out, d_in) if conv1d else nn.Linear(d_in, d_out)
+    nn.init.normal_(module.weight)
+    nn.init.normal_(module.bias)
+    x = torch.randn(50, d_in, dtype=torch.float64)
+    cov = x.T @ x / 50
+    k, v = torch.randn(d_in, dtype=torch.float64), torch.randn(d_out, dtype=torch.float64)
+    w = as_out_in(module.weight.data, conv1d)
+    u = torch.linalg.solve(cov, k)
+    with torch.no_grad():
+        w.add_(rome_update(w.double(), module.bias.double(), k, v, u).float())
+        out = module(k.float()[None])[0]
+    assert torch.allclose(out.double(), v, atol=1e-4)
+
+
+def test_identity_covariance_gives_plain_rank_one():
+    torch.manual_seed(1)
+    w, b = torch.randn(5, 8, dtype=torch.float64), torch.randn(5, dtype=torch.float64)
+    k, v = torch.randn(8, dtype=torch.float64), torch.randn(5, dtype=torch.float64)
+    u = torch.linalg.solve(torch.eye(8, dtype=torch.float64), k)
+    plain = torch.outer(v - w @ k - b, k) / (k @ k)
+    assert torch.allclose(rome_update(w, b, k, v, u), plain)
+    assert torch.linalg.matrix_rank(plain) == 1
+
+
+@pytest.mark.parametrize("mom2", [True, False])
+def test_edit_moves_prediction_and_undo_is_exact(arch, tiny, mom2):
+    model, tok = tiny
+    state = clone_state(model)
+    req = make_request(5)
+    (pre,) = score_answers(model, tok, [req.prompt], [req.target_new])
+    undo = apply_rome(model, tok, [req], _hp(arch, mom2_adjustment=mom2))
+    (post,) = score_answers(model, tok, [req.prompt], [req.target_new])
+    changed = [n for n, t in model.named_parameters() if not torch.equal(t, state[n])]
+    assert len(changed) == 1 and "mlp" in changed[0]
+    assert post.logprobs.sum() > pre.logprobs.sum() + 0.3
+    undo()
+    assert_state_equal(model, state)
+
+
+def test_covariance_cached_under_stats_dir(tmp_path):
+    model, tok = load_model(save_tiny_model("gpt2", tmp_path / "tiny-gpt2"))
+    hp = _hp("gpt2", stats_dir=str(tmp_path / "stats"))
+    apply_rome(model, tok, [make_request(0)], hp)()
+    (path,) = (tmp_path / "stats").rglob("*.pt")
+    assert path.relative_to(tmp_path / "stats").parts[1:] == (
+        "transformer.h.0.mlp.c_proj",
+        "tiny-n100-len256-float32.pt",
+    )
+    stamp = path.stat().st_mtime_ns
+    apply_rome(model, tok, [make_request(1)], hp)()
+    assert path.stat().st_mtime_ns == stamp  # loaded, not recomputed
+
+
+def test_subject_not_in_prompt_is_a_clear_error(tiny):
+    model, tok = tiny
+    state = clone_state(model)
+    req = dataclasses.replace(make_request(0), subject="Nobody Here")
+    with pytest.raises(ValueError, match="does not occur in prompt"):
+        apply_rome(model, tok, [req], _hp("gpt2", fact_token="subject_last"))
+    assert_state_equal(model, state)
+
+
+def test_hparams_rules(tiny):
+    with pytest.raises(ValueError, match="exactly one layer"):
+        _hp("gpt2", layers=(0, 1))
+    with pytest.raises(ValueError, match="v_loss_layer"):
+        apply_rome(*tiny, [make_request(0)], _hp("gpt2", v_loss_layer=0))
+
+
+def test_skip_below_reproduces_the_full_forward(arch, tiny):
+    model, tok = tiny
+    blocks = model.base_model.h if arch == "gpt2" else model.base_model.layers
+    enc = tok(["Alice Brown was born in", "Oslo"], return_tensors="pt", padding=True)
+    enc["position_ids"] = position_ids_from_mask(enc["attention_mask"])
+    with torch.no_grad(), capture_input(blocks[1]) as box:
+        full = model(**enc).logits
+    with torch.no_grad(), skip_below(blocks, 1, box.value):
+        skipped = model(**enc).logits
+    assert torch.allclose(full, skipped, atol=1e-6)
+    assert "forward" not in vars(blocks[0])  # the passthrough is removed on exit
