@@ -11,6 +11,7 @@ embedding cost the same time as used ones, so the mismatch is irrelevant for tim
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,9 @@ def load_method_hparams(method: str, spec: str, n_layers: int, hparams_dir: str 
 
     Fallbacks (`HPARAMS_FALLBACKS`) are the world-gpt2 files whose `layers` (when the hparams have any)
     all exist in an `n_layers`-layer model, so random shapes edit the same module as world-gpt2.
+    Relative paths (string fields starting with "./" or "../": a covariance `stats_dir`, IKE's
+    `demo_pool`) are written relative to the paper folder, where DVC runs its notebooks
+    (`<hparams_dir>/..`), and are resolved against it.
     """
     cls = get_method(method).hparams
     for name in (spec, *HPARAMS_FALLBACKS):
@@ -113,5 +117,15 @@ def load_method_hparams(method: str, spec: str, n_layers: int, hparams_dir: str 
         if path.is_file():
             hp = load_hparams(path, cls)
             if name == spec or all(layer < n_layers for layer in getattr(hp, "layers", ())):
-                return hp, path
+                return _resolve_paths(hp, Path(hparams_dir).resolve().parent), path
     raise FileNotFoundError(f"no hparams for {method} on {spec} under {hparams_dir}/{method}/")
+
+
+def _resolve_paths(hp: Any, base: Path) -> Any:
+    """`hp` with its string fields that start with "./" or "../" made absolute against `base`."""
+    fields = {
+        f.name: str((base / value).resolve())
+        for f in dataclasses.fields(hp)
+        if isinstance(value := getattr(hp, f.name), str) and value.startswith(("./", "../"))
+    }
+    return dataclasses.replace(hp, **fields) if fields else hp

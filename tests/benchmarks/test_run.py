@@ -16,7 +16,7 @@ def test_benchmark_runs_end_to_end(tmp_path):
     out = tmp_path / "results"
     args = ["--models", "random-2x32", "--n-edits", "1", "--warmup", "0", "--n-eval", "2", "--repeats", "1",
             "--threads", "1", "--world-root", str(tmp_path / "world"), "--out-dir", str(out),
-            "--methods", "FT-L", "--name", "t"]  # fmt: skip
+            "--random-methods", "FT-L", "--name", "t"]  # fmt: skip
     result = main(args)
     assert json.loads((out / "t.json").read_text()) == json.loads(json.dumps(result))
     assert "| random-2x32 | FT-L |" in (out / "t.md").read_text()
