@@ -16,6 +16,17 @@ from typing import Any
 _PACKAGES = ("torch", "transformers", "tokenizers", "datasets", "numpy", "palimpsest")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def publish_mode(path: str | Path) -> None:
+    """Give a file made by `tempfile.mkstemp` (mode 0600) the mode a plain `open` would (0666 & ~umask)."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write `text` to `path` via a temporary file in the same folder and an atomic rename."""
     path = Path(path)
@@ -24,6 +35,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        publish_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -17,9 +17,12 @@ from torch import nn
 from core.editors.base import Undo
 from core.editors.ft import FTHyperParams, apply_ft_l, apply_ft_m
 from core.editors.icl import ICEHyperParams, IKEHyperParams, apply_ice, apply_ike
+from core.editors.kn import KNHyperParams, apply_kn
 from core.editors.lora import AdaLoRAHyperParams, LoRAHyperParams, apply_adalora, apply_lora
 from core.editors.memit import MEMITHyperParams, apply_memit
+from core.editors.mend import MENDHyperParams, apply_mend, train_mend
 from core.editors.rome import ROMEHyperParams, apply_rome
+from core.editors.serac import SERACHyperParams, apply_serac, train_serac
 from core.types import EditRequest
 
 EditFn = Callable[[nn.Module, Any, Sequence[EditRequest], Any], Undo]
@@ -48,6 +51,9 @@ METHODS: dict[str, Method] = {
     "LoRA": Method(name="LoRA", hparams=LoRAHyperParams, edit=apply_lora),
     "ICE": Method(name="ICE", hparams=ICEHyperParams, edit=apply_ice),
     "IKE": Method(name="IKE", hparams=IKEHyperParams, edit=apply_ike),
+    "MEND": Method(name="MEND", hparams=MENDHyperParams, edit=apply_mend, train=train_mend),
+    "KN": Method(name="KN", hparams=KNHyperParams, edit=apply_kn),
+    "SERAC": Method(name="SERAC", hparams=SERACHyperParams, edit=apply_serac, train=train_serac),
 }
 
 

@@ -32,14 +32,7 @@ from core.eval.scoring import encode_answer, sample_generate
 from core.hooks import add_at_positions, capture_input, capture_output, run_until, skip_below
 from core.models.arch import get_arch
 from core.models.inputs import position_ids_from_mask
-from core.stats import (
-    DTYPES,
-    compute_layer_cov,
-    corpus_texts,
-    cov_cache_path,
-    load_or_compute_cov,
-    model_identity,
-)
+from core.stats import cached_layer_cov
 from core.types import EditRequest
 
 log = logging.getLogger(__name__)
@@ -238,9 +231,6 @@ def optimise_delta(
     return delta.detach(), v_init
 
 
-COV_MAX_LENGTH = 256  # tokens per corpus text for the statistics (ROME truncates to the model's context)
-
-
 def layer_covariance(
     model: nn.Module,
     tok,
@@ -261,26 +251,9 @@ def layer_covariance(
     `ridge` adds ridge * mean(diag C) * I (0 = the reference).
     """
 
-    def compute() -> torch.Tensor:
-        texts = corpus_texts(dataset, n_samples)
-        return compute_layer_cov(
-            model, tok, module_name, texts, max_length=COV_MAX_LENGTH, dtype=DTYPES[dtype]
-        )
-
-    identity = None
-    if stats_dir is not None:
-        try:
-            identity = model_identity(model)
-        except ValueError:
-            log.warning("model has no name or path: computing the covariance in memory, not cached")
-    if identity is None:
-        cov = compute()
-    else:
-        model_id, revision = identity
-        path = cov_cache_path(
-            stats_dir, model_id, revision, module_name, dataset, n_samples, dtype, max_length=COV_MAX_LENGTH
-        )
-        cov = load_or_compute_cov(path, compute)
+    cov = cached_layer_cov(
+        model, tok, module_name, dataset=dataset, n_samples=n_samples, dtype=dtype, stats_dir=stats_dir
+    )
     cov = cov.to(device=next(model.parameters()).device, dtype=torch.float64)
     if ridge:
         cov = cov + ridge * cov.diagonal().mean() * torch.eye(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from core.types import EditRequest, Probe
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = "palimpsest/pre_edit/v1"  # bump when PreEditOutputs or its computation changes
+CACHE_FORMAT = "palimpsest/pre_edit/v2"  # bump when PreEditOutputs or its computation changes
 
 
 def _sha(obj: Any) -> str:
@@ -90,11 +90,12 @@ def request_to_json(r: EditRequest) -> dict[str, Any]:
 
 
 def pre_edit_key(
-    model: nn.Module, tok, requests: Sequence[EditRequest], settings: EvalSettings
+    model: nn.Module, tok, requests: Sequence[EditRequest], settings: EvalSettings, suite: str = "facts"
 ) -> dict[str, Any]:
     """The key components and their combined hash under "key"."""
     parts = {
         "format": CACHE_FORMAT,
+        "suite": suite,
         "model": model_identity(model),
         "tokenizer": tokenizer_identity(tok),
         "requests_sha256": _sha([request_to_json(r) for r in requests]),
@@ -114,14 +115,20 @@ def load_or_compute_pre_edit(
     requests: Sequence[EditRequest],
     settings: EvalSettings,
     cache_dir: str | Path | None,
+    *,
+    suite: str = "facts",
+    compute: Callable[
+        [nn.Module, Any, Sequence[EditRequest], EvalSettings], PreEditOutputs
+    ] = compute_pre_edit,
 ) -> PreEditOutputs:
     """Pre-edit outputs of the unedited `model`, read from `cache_dir` on a hit, else computed and stored.
 
-    With `cache_dir=None` nothing is read or written.
+    `compute` is the suite's pre-edit function and `suite` its name (part of the key). With
+    `cache_dir=None` nothing is read or written.
     """
     if cache_dir is None:
-        return compute_pre_edit(model, tok, requests, settings)
-    key = pre_edit_key(model, tok, requests, settings)
+        return compute(model, tok, requests, settings)
+    key = pre_edit_key(model, tok, requests, settings, suite)
     path = cache_path(cache_dir, key["key"])
     if path.exists():
         entry = json.loads(path.read_text(encoding="utf-8"))
@@ -129,7 +136,7 @@ def load_or_compute_pre_edit(
             log.info("pre-edit cache hit: %s", path)
             return PreEditOutputs.from_json(entry["outputs"])
         log.warning("pre-edit cache entry %s has a different key; recomputing", path)
-    pre = compute_pre_edit(model, tok, requests, settings)
+    pre = compute(model, tok, requests, settings)
     write_json(path, {"key": key, "outputs": pre.to_json()})
     log.info("pre-edit cache written: %s", path)
     return pre

@@ -61,13 +61,20 @@ class EvalSettings:
 
 @dataclass(frozen=True)
 class PreEditOutputs:
-    """What must be captured before editing: locality argmax ids and pre-edit metrics, by case id."""
+    """What must be captured before editing: locality argmax ids and pre-edit metrics, by case id.
+
+    `data` holds suite-specific pre-edit captures by case id (e.g. ConvSent's pre-edit logits,
+    `core.eval.convsent`); it is kept in memory only, so suites that fill it are not cached on disk.
+    """
 
     locality_ids: Mapping[str, LocalityIds] = field(default_factory=dict)
     metrics: Mapping[str, tuple[MetricValue, ...]] = field(default_factory=dict)
+    data: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (ids as lists, metrics as dicts)."""
+        """A JSON-ready dict (ids as lists, metrics as dicts); `data` must be empty."""
+        if self.data:
+            raise ValueError("PreEditOutputs with suite data (tensors) cannot be written as JSON")
         return {
             "locality_ids": {
                 c: {k: [list(p) for p in probes] for k, probes in keys.items()}
@@ -201,7 +208,13 @@ def evaluate_requests(
             agree = argmax_agreement(pre_ids, s.argmax_ids, timing=timing)
             loc[job.request].setdefault(job.key, []).append(agree)
     greedy = _greedy_em(model, tok, requests, labels, timing, settings) if settings.greedy else {}
-    fluency = _fluency(model, tok, requests, timing, settings) if settings.fluency else []
+    fluency = (
+        sampled_fluency(
+            model, tok, [r.prompt for r in requests], [r.case_id for r in requests], timing, settings
+        )
+        if settings.fluency
+        else []
+    )
     results = []
     for i in range(len(requests)):
         values = [rel[i]]
@@ -243,21 +256,29 @@ def _greedy_em(
     return out
 
 
-def _fluency(
-    model: nn.Module, tok, requests: Sequence[EditRequest], timing: str, settings: EvalSettings
+def sampled_fluency(
+    model: nn.Module,
+    tok,
+    prompts: Sequence[str],
+    case_ids: Sequence[str],
+    timing: str,
+    settings: EvalSettings,
 ) -> list[MetricValue]:
-    """Fluency of one top-5 sample of each `prompt` (EasyEdit scores the decoded prompt + continuation).
+    """Fluency of one top-5 sample per prompt (EasyEdit scores the decoded prompt + continuation).
 
-    All prompts are sampled in one batched call; request r's generator is seeded from (fluency_seed,
-    r.case_id) alone, so each value equals sampling that request by itself (`sample_generate([r.prompt],
-    seed=_fluency_seed(...))`), whatever else is in the call.
+    As ROME's `generate_fast`, sampling runs through eos to `fluency_max_length` tokens: a world LM
+    ends its short answer with eos, and stopping there would score little more than the prompt.
+
+    All prompts are sampled in one batched call; prompt i's generator is seeded from (fluency_seed,
+    case_ids[i]) alone, so each value equals sampling that prompt by itself (`sample_generate([p],
+    seeds=[prompt_seed(_fluency_seed(...), 0)])`), whatever else is in the call.
     """
-    seeds = [prompt_seed(_fluency_seed(settings.fluency_seed, r.case_id), 0) for r in requests]
+    seeds = [prompt_seed(_fluency_seed(settings.fluency_seed, c), 0) for c in case_ids]
     gens = sample_generate(
-        model, tok, [r.prompt for r in requests], seeds=seeds, max_length=settings.fluency_max_length,
-        batch_size=settings.batch_size,
+        model, tok, list(prompts), seeds=seeds, max_length=settings.fluency_max_length,
+        batch_size=settings.batch_size, stop_at_eos=False,
     )  # fmt: skip
-    return [ngram_fluency([r.prompt + g.text], timing=timing) for r, g in zip(requests, gens, strict=True)]
+    return [ngram_fluency([p + g.text], timing=timing) for p, g in zip(prompts, gens, strict=True)]
 
 
 def compute_pre_edit(

@@ -1,7 +1,8 @@
 """One edit-and-evaluate run from explicit settings to files: the core call behind `run_*` notebooks.
 
-`run_experiment(spec, out_dir)` loads the model, reads the dataset with its layout's reader, loads the
-method's strict hparams, runs the protocol and writes, atomically, into `out_dir`:
+`run_experiment(spec, out_dir)` loads the model, reads the dataset with its layout's reader, prepares
+the requests for the layout's evaluation suite (`core.eval.suites`: facts, ConvSent or Sanitation),
+loads the method's strict hparams, runs the protocol and writes, atomically, into `out_dir`:
 
     records.jsonl   one flat row per evaluated case (every metric with its protocol@timing tag)
     metrics.json    flat means per timing: {"<timing>/<metric>": value, ...} plus counts
@@ -30,6 +31,7 @@ from core.data.trees import dataset_file
 from core.editors.registry import get_method
 from core.eval.evaluate import EvalSettings
 from core.eval.protocols import run_edits, summarize
+from core.eval.suites import suite_for_layout
 from core.io import atomic_write_text, write_json, write_jsonl, write_manifest
 from core.models.world_lms import resolve_model
 from core.types import EditRecord
@@ -69,8 +71,13 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def run_experiment(spec: RunSpec, out_dir: str | Path, *, models_dir: str | Path = "data/models",
-                   cache_dir: str | Path | None = None) -> dict[str, Any]:
+def run_experiment(
+    spec: RunSpec,
+    out_dir: str | Path,
+    *,
+    models_dir: str | Path = "data/models",
+    cache_dir: str | Path | None = None,
+) -> dict[str, Any]:
     """Run `spec`, write its files into `out_dir` (see module docstring) and return metrics.json's dict."""
     start = time.perf_counter()
     torch.set_num_threads(spec.threads)
@@ -78,17 +85,30 @@ def run_experiment(spec: RunSpec, out_dir: str | Path, *, models_dir: str | Path
     method = get_method(spec.method)
     hp = load_hparams(spec.hparams_path, method.hparams)
     layout, path = dataset_file(spec.data_root, spec.dataset)
+    suite = suite_for_layout(layout)
     requests = read_requests(layout, path, require_subject_in_prompt=spec.require_subject_in_prompt)
+    requests = suite.prepare(requests, spec.data_root)
     if spec.n_edits:
         if spec.n_edits > len(requests):
             raise ValueError(f"{path}: n_edits={spec.n_edits} but the file has {len(requests)} records")
         requests = requests[: spec.n_edits]
     model, tok = resolve_model(spec.model, models_dir=models_dir, dtype=spec.dtype, device=spec.device)
-    settings = EvalSettings(batch_size=spec.eval_batch_size, greedy=spec.greedy, fluency=spec.fluency,
-                            fluency_seed=spec.seed)
-    records = run_edits(model, tok, requests, spec.method, hp, protocol=spec.protocol,
-                        batch_size=spec.edit_batch_size, eval_after_each=spec.eval_after_each,
-                        cache_dir=cache_dir, settings=settings)
+    settings = EvalSettings(
+        batch_size=spec.eval_batch_size, greedy=spec.greedy, fluency=spec.fluency, fluency_seed=spec.seed
+    )
+    records = run_edits(
+        model,
+        tok,
+        requests,
+        spec.method,
+        hp,
+        protocol=spec.protocol,
+        batch_size=spec.edit_batch_size,
+        eval_after_each=spec.eval_after_each,
+        cache_dir=cache_dir,
+        settings=settings,
+        suite=suite,
+    )
     metrics = summarize_by_timing(records)
     seconds = time.perf_counter() - start
     metrics.update({"n_edits": len(requests), "seconds": round(seconds, 3)})
@@ -96,7 +116,7 @@ def run_experiment(spec: RunSpec, out_dir: str | Path, *, models_dir: str | Path
     write_jsonl(out / "records.jsonl", (r.as_row() for r in records))
     write_json(out / "metrics.json", metrics)
     atomic_write_text(out / "hparams.yaml", yaml.safe_dump(_plain(dataclasses.asdict(hp)), sort_keys=False))
-    write_manifest(out, dataclasses.asdict(spec), seconds=round(seconds, 3))
+    write_manifest(out, dataclasses.asdict(spec), suite=suite.name, seconds=round(seconds, 3))
     log.info("%s on %s/%s: %s", spec.method, spec.model, spec.dataset, metrics)
     return metrics
 

@@ -35,8 +35,8 @@ from core.eval.evaluate import (
     SINGLE_EDIT_RESTORE,
     EvalSettings,
     PreEditOutputs,
-    evaluate_requests,
 )
+from core.eval.suites import FACTS, Suite
 from core.metrics import ProtocolMismatchError, mean_metric
 from core.types import EditRecord, EditRequest, MetricValue
 
@@ -69,11 +69,14 @@ def run_edits(
     eval_after_each: bool = False,
     cache_dir: str | Path | None = None,
     settings: EvalSettings | None = None,
+    suite: Suite = FACTS,
     progress: bool = True,
 ) -> list[EditRecord]:
     """Edit `requests` with `method_name` under `protocol` and return one `EditRecord` per request.
 
-    `settings` (default `EvalSettings()`) chooses the optional metrics and the scoring batch size.
+    `settings` (default `EvalSettings()`) chooses the optional metrics and the scoring batch size;
+    `suite` (`core.eval.suites`) says what is captured before editing and which metrics are computed
+    (`requests` must already be the suite's prepared requests).
     `batch_size` is the number of requests per `edit` call (the protocol's edit batch, independent of
     any batch size inside the method's hparams). Records keep the request order; with
     `eval_after_each` the T "after_own_edit" records follow the T "after_all_T" records. Each record's
@@ -98,7 +101,11 @@ def run_edits(
         raise ValueError("case ids must be unique within one run")
     if not requests:
         return []
-    pre = load_or_compute_pre_edit(model, tok, requests, settings, cache_dir)
+    if not suite.cacheable:
+        cache_dir = None
+    pre = load_or_compute_pre_edit(
+        model, tok, requests, settings, cache_dir, suite=suite.name, compute=suite.pre
+    )
     chunks = _chunks(requests, batch_size)
     bar = tqdm(chunks, desc=f"{method_name} {protocol}", unit="edit", disable=not progress)
     common = {"protocol": protocol, "n_edits": len(requests)}
@@ -108,7 +115,7 @@ def run_edits(
         for k, chunk in enumerate(bar):
             undo = method.edit(model, tok, chunk, hparams)
             try:
-                post = evaluate_requests(model, tok, chunk, pre=pre, timing=timing, settings=settings)
+                post = suite.post(model, tok, chunk, pre=pre, timing=timing, settings=settings)
             finally:
                 undo()
             records += [
@@ -122,13 +129,13 @@ def run_edits(
             undos.append(method.edit(model, tok, chunk, hparams))
             call_of.update({r.case_id: k for r in chunk})
             if eval_after_each:
-                post = evaluate_requests(model, tok, chunk, pre=pre, timing=AFTER_OWN_EDIT, settings=settings)
+                post = suite.post(model, tok, chunk, pre=pre, timing=AFTER_OWN_EDIT, settings=settings)
                 own += [
                     _record(r, method_name, pre, p, **common, timing=AFTER_OWN_EDIT, edit_call=k)
                     for r, p in zip(chunk, post, strict=True)
                 ]
         log.info("evaluating %d requests after all %d edit calls", len(requests), len(chunks))
-        final = evaluate_requests(model, tok, requests, pre=pre, timing=AFTER_ALL_T, settings=settings)
+        final = suite.post(model, tok, requests, pre=pre, timing=AFTER_ALL_T, settings=settings)
     finally:
         chain_undos(undos, description=f"{len(undos)} sequential {method_name} edit call(s)")()
     return [

@@ -256,9 +256,22 @@ def answer_logits(
 Picker = Callable[[torch.Tensor, list[int]], torch.Tensor]  # (logits (B, V), original indices) -> ids (B,)
 
 
-def _decode(model, tok, prompts: Sequence[str], n_new: Sequence[int], batch_size: int, device, pick: Picker):
-    """Left-padded, KV-cached decoding of n_new[i] tokens for prompt i; cut at the first eos."""
-    dev, pad, eos = _device(model, device), _pad_id(tok), tok.eos_token_id
+def _decode(
+    model,
+    tok,
+    prompts: Sequence[str],
+    n_new: Sequence[int],
+    batch_size: int,
+    device,
+    pick: Picker,
+    stop_at_eos: bool = True,
+):
+    """Left-padded, KV-cached decoding of n_new[i] tokens for prompt i; cut at the first eos if `stop_at_eos`.
+
+    With `stop_at_eos=False` decoding runs through eos tokens (ROME's `generate_fast`); they stay in
+    `token_ids` and are dropped from `text` (decoded with `skip_special_tokens`).
+    """
+    dev, pad, eos = _device(model, device), _pad_id(tok), (tok.eos_token_id if stop_at_eos else None)
     encs = [list(tok(p)["input_ids"]) for p in prompts]
     results: list[GenerationResult | None] = [None] * len(prompts)
     with _inference(model):
@@ -326,6 +339,7 @@ def sample_generate(
     max_length: int = 100,
     batch_size: int = 32,
     device: torch.device | str | None = None,
+    stop_at_eos: bool = True,
 ) -> list[GenerationResult]:
     """Top-k sampled continuations until prompt + continuation reach `max_length` tokens (`generate_fast`).
 
@@ -333,8 +347,9 @@ def sample_generate(
     `seeds[i]`, or with `prompt_seed(seed, i)` when one `seed` is given; so results are deterministic and
     independent of batching (up to float noise in the logits), and with `seeds` a prompt's sample does not
     depend on its index either: `sample_generate([p], seed=s)` equals the row of p in
-    `sample_generate([..., p, ...], seeds=[..., prompt_seed(s, 0), ...])`. Unlike `generate_fast`, a
-    sampled eos ends the continuation. For the KnowEdit fluency metric, score `prompt + text` (the
+    `sample_generate([..., p, ...], seeds=[..., prompt_seed(s, 0), ...])`. A sampled eos ends the
+    continuation unless `stop_at_eos=False`, which samples through it as `generate_fast` does (the
+    KnowEdit fluency protocol: always `max_length` tokens). For the KnowEdit fluency metric, score `prompt + text` (the
     reference decodes the prompt with the continuation).
     """
     if (seed is None) == (seeds is None):
@@ -352,4 +367,4 @@ def sample_generate(
         j = torch.stack([torch.multinomial(probs[r], 1, generator=gens[i]) for r, i in enumerate(rows)])
         return top_i.gather(-1, j).squeeze(-1)
 
-    return _decode(model, tok, prompts, n_new, batch_size, device, pick)
+    return _decode(model, tok, prompts, n_new, batch_size, device, pick, stop_at_eos)

@@ -48,6 +48,7 @@ from core.models.arch import get_arch, get_module
 logger = logging.getLogger(__name__)
 
 AnswerMode = Literal["first_token", "sequence"]
+Positions = Literal["all", "from_subject"]
 
 
 def default_window(n_layers: int) -> int:
@@ -148,10 +149,12 @@ def _probs(logits: torch.Tensor, answer_ids: torch.Tensor, n_samples: int) -> to
     return logp.squeeze(-1).sum(-1).exp().view(-1, n_samples).mean(1)
 
 
-def _restore_mask(n_layers: int, n_prompt: int, n_input: int, window: int) -> torch.Tensor:
-    """(C, n_layers, n_input) bool; config c = layer * n_prompt + position restores layers around `layer`."""
-    c = torch.arange(n_layers * n_prompt)
-    layer, pos = c // n_prompt, c % n_prompt
+def _restore_mask(n_layers: int, n_prompt: int, n_input: int, window: int, first: int = 0) -> torch.Tensor:
+    """(C, n_layers, n_input) bool; config c = layer * n + (position - first), n = n_prompt - first,
+    restores the layers around `layer` at a position in [first, n_prompt)."""
+    n_pos = n_prompt - first
+    c = torch.arange(n_layers * n_pos)
+    layer, pos = c // n_pos, first + c % n_pos
     lo, hi = (layer - window // 2).clamp(min=0), (layer - (-window // 2)).clamp(max=n_layers)
     ls = torch.arange(n_layers)
     mask = torch.zeros(len(c), n_layers, n_input, dtype=torch.bool)
@@ -163,6 +166,7 @@ def _trace(
     model: nn.Module, tok, prompt: str, subject: str, answer: str, *, kind: Site,
     severed: Literal["mlp", "attn"] | None, noise_scale: float, noise_std: float | None, n_samples: int,
     seed: int, window: int | None, answer_mode: AnswerMode, sep: str, max_batch_rows: int,
+    positions: Positions = "all",
 ) -> TraceResult:
     spec = get_arch(model)
     n_layers = spec.n_layers(model.config)
@@ -187,7 +191,8 @@ def _trace(
         corrupt = run_patched(model, ids, read, noise=noise, span=(b, e),
                               record=[(severed, i) for i in layers] if severed else ())
         values = torch.stack([clean.recorded[f"{kind}.{i}"] for i in layers])  # (L, 1, T, d)
-        mask = _restore_mask(n_layers, n_prompt, n_in, window)
+        first = b if positions == "from_subject" else 0
+        mask = _restore_mask(n_layers, n_prompt, n_in, window, first)
         frozen = None
         if severed is not None:
             fmask = mask.any(1, keepdim=True).expand(-1, n_layers, -1)  # every layer at the restored position
@@ -198,9 +203,10 @@ def _trace(
             patches = [restore.chunk(c0, c1)] + ([frozen.chunk(c0, c1)] if frozen is not None else [])
             run = run_patched(model, ids, read, n_configs=c1 - c0, noise=noise, span=(b, e), patches=patches)
             out.append(_probs(run.logits, answer_t, n_samples))
-    restored = torch.cat(out).view(n_layers, n_prompt).cpu()
     p_clean = float(_probs(clean.logits, answer_t, 1)[0])
     p_corrupt = float(_probs(corrupt.logits, answer_t, n_samples)[0])
+    restored = torch.full((n_layers, n_prompt), p_corrupt)  # positions before `first`: not run
+    restored[:, first:] = torch.cat(out).view(n_layers, n_prompt - first).cpu()
     logger.debug("traced %r: p*=%.4f corrupted=%.4f (%s, window %d)", prompt, p_clean, p_corrupt, kind,
                  window)
     tokens = tuple(tok.decode([i]) for i in inp.input_ids[:n_prompt])
@@ -224,15 +230,18 @@ def trace_fact(
     answer_mode: AnswerMode = "first_token",
     sep: str = " ",
     max_batch_rows: int = 1024,
+    positions: Positions = "all",
 ) -> TraceResult:
     """Causal trace of (prompt, subject, answer): restored probs per (layer, prompt token) (module docstring).
 
     Invariants: with zero noise every restored prob equals p*; restoring a position before the subject
     gives the corrupted prob; restoring "hidden" at the last layer and last token gives p*.
+    `positions="from_subject"` skips the runs that restore a position before the subject and writes the
+    corrupted prob there (exact by the second invariant; about half the cost for "The <relation> of S").
     """
     return _trace(model, tok, prompt, subject, answer, kind=kind, severed=None, noise_scale=noise_scale,
                   noise_std=noise_std, n_samples=n_samples, seed=seed, window=window,
-                  answer_mode=answer_mode, sep=sep, max_batch_rows=max_batch_rows)
+                  answer_mode=answer_mode, sep=sep, max_batch_rows=max_batch_rows, positions=positions)
 
 
 def severed_trace(

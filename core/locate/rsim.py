@@ -86,9 +86,10 @@ def mean_rsim_curve(
     ks: Sequence[int],
     *,
     token: TokenChoice = "last_subject",
+    anchor: int | None = None,
 ) -> list[float]:
     """The mean over groups of `rsim_curve` (groups of one fact are skipped); NaN when none is left."""
-    curves = [rsim_curve(g, ks, token=token) for g in groups if len(g) > 1]
+    curves = [rsim_curve(g, ks, token=token, anchor=anchor) for g in groups if len(g) > 1]
     if not curves:
         return [float("nan")] * len(ks)
     return [sum(c[i] for c in curves) / len(curves) for i in range(len(ks))]

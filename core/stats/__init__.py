@@ -2,7 +2,9 @@
 
 from core.stats.corpus import corpus_texts
 from core.stats.covariance import (
+    COV_MAX_LENGTH,
     DTYPES,
+    cached_layer_cov,
     compute_layer_cov,
     cov_cache_path,
     load_or_compute_cov,
@@ -10,7 +12,9 @@ from core.stats.covariance import (
 )
 
 __all__ = [
+    "COV_MAX_LENGTH",
     "DTYPES",
+    "cached_layer_cov",
     "compute_layer_cov",
     "corpus_texts",
     "cov_cache_path",

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from core.hooks import capture_input, run_until
+from core.io import publish_mode
 from core.models.arch import get_arch
 from core.models.inputs import encode_batch
 
@@ -130,6 +131,7 @@ def load_or_compute_cov(path: str | Path, compute_fn: Callable[[], torch.Tensor]
     os.close(fd)
     try:
         torch.save(value.detach().cpu(), tmp)
+        publish_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -170,3 +172,45 @@ def model_identity(model: nn.Module) -> tuple[str, str]:
         stamp = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
         return folder.resolve().name, f"{_files_digest(str(folder.resolve()), stamp)}-{tag}"
     return name, f"{getattr(model.config, '_commit_hash', None) or 'main'}-{tag}"
+
+
+COV_MAX_LENGTH = 256  # tokens per corpus text for the statistics (ROME truncates to the model's context)
+
+
+def cached_layer_cov(
+    model: nn.Module,
+    tok,
+    module_name: str,
+    *,
+    dataset: str,
+    n_samples: int,
+    dtype: str,
+    stats_dir: str | Path | None,
+    max_length: int = COV_MAX_LENGTH,
+) -> torch.Tensor:
+    """E[k k^T] of `module_name`'s input over corpus `dataset` (CPU, `dtype`), through the path-keyed cache.
+
+    With `stats_dir` the value is read from (or computed into) `cov_cache_path(...)`, keyed by the model's
+    identity (hub id + commit, or local folder + weights hash), so it is the UNEDITED model's statistic
+    whatever edits follow. With `stats_dir=None`, or for a model built in code (no name to key a cache;
+    logged), it is computed in memory from the model as it is now.
+    """
+    from core.stats.corpus import corpus_texts
+
+    def compute() -> torch.Tensor:
+        texts = corpus_texts(dataset, n_samples)
+        return compute_layer_cov(model, tok, module_name, texts, max_length=max_length, dtype=DTYPES[dtype])
+
+    identity = None
+    if stats_dir is not None:
+        try:
+            identity = model_identity(model)
+        except ValueError:
+            log.warning("model has no name or path: computing the covariance in memory, not cached")
+    if identity is None:
+        return compute()
+    model_id, revision = identity
+    path = cov_cache_path(
+        stats_dir, model_id, revision, module_name, dataset, n_samples, dtype, max_length=max_length
+    )
+    return load_or_compute_cov(path, compute)

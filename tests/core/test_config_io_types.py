@@ -81,3 +81,16 @@ def test_edit_record_row_keeps_pre_and_post_tags_apart():
         "tag/pre/reliability": "teacher_forced_token_acc@pre_edit",
         "tag/post/reliability": "teacher_forced_token_acc@single_edit_restore", "extra/n_edits": 1,
     }
+
+
+def test_atomic_writes_get_the_plain_open_mode(tmp_path):
+    import os
+
+    from core.io import atomic_write_text
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0600
+    finally:
+        os.umask(mask)

@@ -12,8 +12,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def stored_notebooks() -> list[Path]:
     """Notebooks under papers/ that are sources (not papermill outputs)."""
-    return sorted(p for p in (ROOT / "papers").rglob("*.ipynb")
-                  if "_executed" not in p.parts and ".ipynb_checkpoints" not in p.parts)
+    return sorted(
+        p
+        for p in (ROOT / "papers").rglob("*.ipynb")
+        if "_executed" not in p.parts and ".ipynb_checkpoints" not in p.parts
+    )
 
 
 def tracked_files(pattern: str) -> list[Path]:

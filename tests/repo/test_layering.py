@@ -26,8 +26,11 @@ def _imports(source: str) -> set[str]:
 
 
 def test_core_never_imports_papers():
-    bad = [str(p.relative_to(ROOT)) for p in (ROOT / "core").rglob("*.py")
-           if any(m == "papers" or m.startswith("papers.") for m in _imports(p.read_text()))]
+    bad = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "core").rglob("*.py")
+        if any(m == "papers" or m.startswith("papers.") for m in _imports(p.read_text()))
+    ]
     assert not bad, f"core modules importing papers: {bad}"
 
 
@@ -55,8 +58,10 @@ def test_no_absolute_paths_in_core():
     assert not bad, f"absolute paths in core: {bad}"
 
 
-@pytest.mark.skipif(shutil.which("lint-imports") is None and not (ROOT / ".venv/bin/lint-imports").exists(),
-                    reason="import-linter not installed")
+@pytest.mark.skipif(
+    shutil.which("lint-imports") is None and not (ROOT / ".venv/bin/lint-imports").exists(),
+    reason="import-linter not installed",
+)
 def test_import_linter_contracts_hold():
     exe = shutil.which("lint-imports") or str(ROOT / ".venv/bin/lint-imports")
     r = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True)

@@ -19,8 +19,11 @@ IDS = [str(p.relative_to(ROOT)) for p in NOTEBOOKS]
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=IDS)
 def test_notebook_is_stripped(nb):
     cells = json.loads(nb.read_text())["cells"]
-    dirty = [i for i, c in enumerate(cells)
-             if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+    dirty = [
+        i
+        for i, c in enumerate(cells)
+        if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))
+    ]
     assert not dirty, f"{nb.name}: cells {dirty} carry outputs; run nbstripout"
 
 
@@ -34,7 +37,9 @@ def test_notebook_header_and_parameters_cell(nb):
     assert len(tagged) == 1, "exactly one cell tagged `parameters`"
     for line in "".join(tagged[0]["source"]).splitlines():
         if line.strip():
-            assert re.match(r"^\w+\s*=\s*.+#\s*\S", line), f"parameter line needs a literal and a comment: {line!r}"
+            assert re.match(r"^\w+\s*=\s*.+#\s*\S", line), (
+                f"parameter line needs a literal and a comment: {line!r}"
+            )
 
 
 def _papermill_stages():
@@ -54,7 +59,7 @@ STAGES = list(_papermill_stages())
 
 @pytest.mark.parametrize("dvc_file,name,cmd", STAGES, ids=[f"{d.parent.name}:{n}" for d, n, _ in STAGES])
 def test_papermill_parameters_exist(dvc_file, name, cmd):
-    cmd = cmd[cmd.index("papermill"):]  # what precedes papermill (e.g. `mkdir -p`) is not its options
+    cmd = cmd[cmd.index("papermill") :]  # what precedes papermill (e.g. `mkdir -p`) is not its options
     m = re.search(r"papermill\b.*?\s(\S+\.ipynb)\s", cmd)
     assert m, f"{dvc_file}:{name}: cannot find the input notebook"
     nb = dvc_file.parent / m.group(1)

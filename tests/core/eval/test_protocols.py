@@ -227,7 +227,9 @@ def test_batched_fluency_equals_one_request_at_a_time(tiny):
         return [_values(v)["fluency"] for v in values]
 
     def sampled_alone(r: EditRequest) -> float:  # what `_fluency` did before batching
-        g = sample_generate(model, tok, [r.prompt], seed=_fluency_seed(5, r.case_id), max_length=24)[0]
+        g = sample_generate(
+            model, tok, [r.prompt], seed=_fluency_seed(5, r.case_id), max_length=24, stop_at_eos=False
+        )[0]
         return ngram_fluency([r.prompt + g.text]).value
 
     batched = fluency(reqs)

@@ -246,6 +246,19 @@ def test_greedy_generate_cuts_at_eos():
     assert cut == full[: full.index(full[2])]
 
 
+def test_sample_generate_runs_through_eos_when_asked():
+    """stop_at_eos=False (ROME's generate_fast, the fluency protocol) always fills max_length tokens."""
+    tok = byte_level_tok()
+    model = gpt2(tok)
+    full = sample_generate(model, tok, PROMPTS[:1], seed=1, max_length=20, top_k=1)[0]
+    tok.eos_token = tok.convert_ids_to_tokens(full.token_ids[2])  # pretend the third token is eos
+    cut = sample_generate(model, tok, PROMPTS[:1], seed=1, max_length=20, top_k=1)[0]
+    through = sample_generate(model, tok, PROMPTS[:1], seed=1, max_length=20, top_k=1, stop_at_eos=False)[0]
+    assert cut.token_ids == full.token_ids[: full.token_ids.index(full.token_ids[2])]
+    assert through.token_ids == full.token_ids
+    assert len(tok(PROMPTS[0])["input_ids"]) + len(through.token_ids) == 20
+
+
 def test_sample_generate_is_seeded_and_batch_independent(model_tok):
     model, tok = model_tok
     a = sample_generate(model, tok, PROMPTS, seed=3, max_length=24, batch_size=4)

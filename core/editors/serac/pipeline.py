@@ -1,0 +1,178 @@
+"""File-level SERAC training: base model + data tree in, archive (or pretrained counterfactual LM) folder out.
+
+`train_serac` (the registry's `Method.train` for "SERAC") reads the base model's tokenizer (a world-LM
+name or any `load_model` path; world LMs are found under `models_dir`), the train splits named by the
+config and the world corpus under `data_root`, runs `core.editors.serac.train.build_archive` and writes
+the archive atomically. `pretrain_cf_only` writes just the world-corpus-pretrained counterfactual LM (an
+HF folder plus `cf_lm.json` with its vocabulary fingerprint and pretraining settings); passing that
+folder as `cf_init` skips pretraining, so base models sharing a vocabulary (world-gpt2 and world-llama
+differ only in the BOS policy) share one pretraining run (`check_cf_init` refuses a folder pretrained for
+another vocabulary or with other pretraining settings). CLI: `python -m core.editors.serac_train`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM
+
+from core.config import load_hparams
+from core.data import read_requests
+from core.data.trees import dataset_file
+from core.editors.serac.archive import atomic_folder, save_archive, vocab_fingerprint
+from core.editors.serac.train import (
+    PRETRAIN_FIELDS,
+    SERACTrainConfig,
+    build_archive,
+    new_pretrained_cf,
+)
+from core.io import read_jsonl, write_json, write_manifest
+from core.models.recall import recall_by_kind
+from core.models.tokenizer import save_tokenizer
+from core.models.world_lms import resolve_model
+from core.types import EditRequest, Probe
+
+log = logging.getLogger(__name__)
+
+CF_LM_FILE = "cf_lm.json"
+
+
+def read_datasets(data_root: str | Path, names: Sequence[str]) -> dict[str, list[EditRequest]]:
+    """The requests of each named dataset under `data_root` (core.data.trees names)."""
+    return {n: read_requests(*dataset_file(data_root, n)) for n in names}
+
+
+def read_corpus(data_root: str | Path) -> list[str]:
+    """The world's pretraining corpus (`<data_root>/corpus.jsonl`, one {"text": ...} per line)."""
+    path = Path(data_root) / "corpus.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist (a world tree written by core.world.build has it)")
+    return [row["text"] for row in read_jsonl(path)]
+
+
+def check_cf_init(tok, cf_info: Mapping[str, Any], cfg: SERACTrainConfig, source: str) -> None:
+    """The pretrained h in `source` must share the tokenizer's vocabulary and the pretraining fields."""
+    if cf_info.get("vocab_fingerprint") != vocab_fingerprint(tok):
+        raise ValueError(
+            f"{source}: pretrained for vocabulary {cf_info.get('vocab_fingerprint')}, the model's "
+            f"tokenizer has {vocab_fingerprint(tok)}"
+        )
+    theirs = cf_info.get("config", {})
+    diff = {f: (theirs.get(f), getattr(cfg, f)) for f in PRETRAIN_FIELDS if theirs.get(f) != getattr(cfg, f)}
+    if diff:
+        raise ValueError(
+            f"{source}: pretraining settings differ from the training config (theirs, ours): {diff}"
+        )
+
+
+def cf_recall(cf, tok, data_root: str | Path, n: int = 300, seed: int = 0) -> dict[str, float]:
+    """Greedy recall of h on `n` sampled probes of each kind in `<data_root>/probes.json` (what h knows)."""
+    path = Path(data_root) / "probes.json"
+    if not path.is_file():
+        return {}
+    rng = random.Random(seed)
+    sets = {
+        k: [Probe(p["prompt"], p["answer"]) for p in v]
+        for k, v in json.loads(path.read_text(encoding="utf-8")).items()
+    }
+    sample = {k: v if len(v) <= n else rng.sample(v, n) for k, v in sorted(sets.items())}
+    return recall_by_kind(cf, tok, sample)
+
+
+def _base_tokenizer(model: str, models_dir: str | Path) -> tuple[Any, int]:
+    """(tokenizer, number of output logits) of the base model."""
+    base, tok = resolve_model(model, models_dir=models_dir)
+    return tok, int(base.get_output_embeddings().weight.shape[0])
+
+
+def train_serac(
+    model: str,
+    data_root: str | Path,
+    config: SERACTrainConfig | str | Path,
+    out_dir: str | Path,
+    *,
+    models_dir: str | Path = "data/models",
+    cf_init: str | Path | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    threads: int = 1,
+    embedding_cache_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Train and write the SERAC archive for `model` (see the module docstring); returns the train report."""
+    torch.set_num_threads(threads)
+    cfg = config if isinstance(config, SERACTrainConfig) else load_hparams(config, SERACTrainConfig)
+    tok, vocab_size = _base_tokenizer(model, models_dir)
+    datasets = read_datasets(data_root, cfg.train_datasets)
+    cf, corpus = None, []
+    if cf_init is not None:
+        info = json.loads((Path(cf_init) / CF_LM_FILE).read_text(encoding="utf-8"))
+        check_cf_init(tok, info, cfg, str(cf_init))
+        cf = AutoModelForCausalLM.from_pretrained(cf_init).to(device)
+    else:
+        corpus = read_corpus(data_root)
+    archive, report = build_archive(
+        tok,
+        vocab_size,
+        datasets,
+        cfg,
+        seed=seed,
+        cf_model=cf,
+        corpus=corpus,
+        device=device,
+        source=str(out_dir),
+        embedding_cache_dir=embedding_cache_dir,
+    )
+    report["cf_recall_after_finetune"] = cf_recall(archive.cf_model, tok, data_root, seed=seed)
+    run = {
+        "model": model,
+        "data_root": str(data_root),
+        "cf_init": str(cf_init) if cf_init else None,
+        "seed": seed,
+        "threads": threads,
+        "config": dataclasses.asdict(cfg),
+    }
+    save_archive(out_dir, archive, tok, {**report, "run": run}, run)
+    log.info("wrote SERAC archive %s", out_dir)
+    return report
+
+
+def pretrain_cf_only(
+    model: str,
+    data_root: str | Path,
+    config: SERACTrainConfig | str | Path,
+    out_dir: str | Path,
+    *,
+    models_dir: str | Path = "data/models",
+    seed: int = 0,
+    device: str = "cpu",
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Pretrain the counterfactual LM on the world corpus; write it (HF folder + cf_lm.json) to `out_dir`."""
+    torch.set_num_threads(threads)
+    cfg = config if isinstance(config, SERACTrainConfig) else load_hparams(config, SERACTrainConfig)
+    tok, vocab_size = _base_tokenizer(model, models_dir)
+    cf, info = new_pretrained_cf(tok, vocab_size, read_corpus(data_root), cfg, seed=seed, device=device)
+    info["recall"] = cf_recall(cf, tok, data_root, seed=seed)
+    log.info("pretrained counterfactual LM recall: %s", info["recall"])
+    meta = {
+        "vocab_fingerprint": vocab_fingerprint(tok),
+        "config": {f: getattr(cfg, f) for f in PRETRAIN_FIELDS},
+        "tokenizer_from": model,
+        "seed": seed,
+        "threads": threads,
+        **info,
+    }
+    with atomic_folder(out_dir) as tmp:
+        cf.save_pretrained(tmp, safe_serialization=True)
+        save_tokenizer(tok, tmp)
+        write_json(tmp / CF_LM_FILE, meta)
+        write_manifest(tmp, {"model": model, "data_root": str(data_root), **meta["config"], "seed": seed})
+    log.info("wrote pretrained counterfactual LM %s (%d steps)", out_dir, info["pretrain_steps"])
+    return meta
