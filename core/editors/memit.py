@@ -73,16 +73,7 @@ def apply_memit(model: nn.Module, tok, requests: Sequence[EditRequest], hp: MEMI
         covs = {}
         for name in names:  # all before any update: statistics of the unedited model
             if hp.mom2_adjustment:
-                covs[name] = layer_covariance(
-                    model,
-                    tok,
-                    name,
-                    dataset=hp.mom2_dataset,
-                    n_samples=hp.mom2_n_samples,
-                    dtype=hp.mom2_dtype,
-                    stats_dir=hp.stats_dir,
-                    ridge=hp.mom2_ridge,
-                )
+                covs[name] = layer_covariance(model, tok, name, hp)
         prefixes = context_prefixes(model, tok, hp.context_template_count, hp.context_template_length)
         zs = []
         for req in requests:

@@ -122,21 +122,27 @@ def _sentence_transformer(path: str, device: str):
     return SentenceTransformer(path, device=device, local_files_only=True)
 
 
-def embedding_cache_path(cache_dir: str | Path, encoder_name: str, sentences: Sequence[str]) -> Path:
-    """`<cache_dir>/ike-<hash>.pt`, the hash covering the encoder name and every sentence in order."""
+def embedding_cache_path(
+    cache_dir: str | Path, encoder_name: str, sentences: Sequence[str], prefix: str = "ike"
+) -> Path:
+    """`<cache_dir>/<prefix>-<hash>.pt`, the hash covering the encoder name and every sentence in order."""
     h = hashlib.sha256(encoder_name.encode())
     for s in sentences:
         h.update(b"\x00" + s.encode())
-    return Path(cache_dir) / f"ike-{h.hexdigest()[:24]}.pt"
+    return Path(cache_dir) / f"{prefix}-{h.hexdigest()[:24]}.pt"
 
 
 def embed_pool(
-    encoder: Encoder, encoder_name: str, sentences: Sequence[str], cache_dir: str | Path | None
+    encoder: Encoder,
+    encoder_name: str,
+    sentences: Sequence[str],
+    cache_dir: str | Path | None,
+    prefix: str = "ike",
 ) -> torch.Tensor:
     """(N, d) embeddings of `sentences`: read from / written to the keyed cache file when `cache_dir` is set."""
     if cache_dir is None:
         return encoder(sentences)
-    path = embedding_cache_path(cache_dir, encoder_name, sentences)
+    path = embedding_cache_path(cache_dir, encoder_name, sentences, prefix)
     if path.is_file():
         return torch.load(path, weights_only=True)
     emb = encoder(sentences)
@@ -144,5 +150,5 @@ def embed_pool(
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     torch.save(emb, tmp)
     os.replace(tmp, path)
-    log.info("cached %d IKE pool embeddings at %s", len(sentences), path)
+    log.info("cached %d sentence embeddings at %s", len(sentences), path)
     return emb

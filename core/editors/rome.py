@@ -162,16 +162,7 @@ def apply_rome(model: nn.Module, tok, requests: Sequence[EditRequest], hp: ROMEH
     try:
         cov = None
         if hp.mom2_adjustment:
-            cov = layer_covariance(
-                model,
-                tok,
-                name,
-                dataset=hp.mom2_dataset,
-                n_samples=hp.mom2_n_samples,
-                dtype=hp.mom2_dtype,
-                stats_dir=hp.stats_dir,
-                ridge=hp.mom2_ridge,
-            )
+            cov = layer_covariance(model, tok, name, hp)
         prefixes = context_prefixes(model, tok, hp.context_template_count, hp.context_template_length)
         for req in requests:
             k_star = compute_keys(model, tok, name, [req], prefixes, hp.fact_token)[0].mean(0).double()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -231,32 +232,30 @@ def optimise_delta(
     return delta.detach(), v_init
 
 
-def layer_covariance(
-    model: nn.Module,
-    tok,
-    module_name: str,
-    *,
-    dataset: str,
-    n_samples: int,
-    dtype: str,
-    stats_dir: str | None,
-    ridge: float = 0.0,
-) -> torch.Tensor:
-    """C (d_in, d_in), float64 on the model's device: E[k k^T] of `module_name`'s input over corpus `dataset`.
+class Mom2Settings(Protocol):
+    """The second-moment fields ROME's and MEMIT's hparams share (`mom2_*`, `stats_dir`)."""
 
-    With `stats_dir` it is read from (or computed into) `cov_cache_path(...)`, keyed by the model's
-    identity (hub id + commit, or local folder + weights hash), so it is the UNEDITED model's statistic
-    whatever edits follow. With `stats_dir=None` it is computed in memory from the model as it is now
-    (tests), and so it is for a model built in code (no name to key a cache; logged).
-    `ridge` adds ridge * mean(diag C) * I (0 = the reference).
+    mom2_dataset: str
+    mom2_n_samples: int
+    mom2_dtype: str
+    mom2_ridge: float
+    stats_dir: str | None
+
+
+def layer_covariance(model: nn.Module, tok, module_name: str, hp: Mom2Settings) -> torch.Tensor:
+    """C (d_in, d_in), float64 on the model's device: E[k k^T] of `module_name`'s input over `hp.mom2_dataset`.
+
+    Read through `core.stats.cached_layer_cov` (keyed by the model's identity, so it is the UNEDITED
+    model's statistic whatever edits follow; `stats_dir=None` computes it in memory from the model as
+    it is now). `hp.mom2_ridge` adds ridge * mean(diag C) * I (0 = the reference).
     """
-
     cov = cached_layer_cov(
-        model, tok, module_name, dataset=dataset, n_samples=n_samples, dtype=dtype, stats_dir=stats_dir
-    )
+        model, tok, module_name, dataset=hp.mom2_dataset, n_samples=hp.mom2_n_samples, dtype=hp.mom2_dtype,
+        stats_dir=hp.stats_dir,
+    )  # fmt: skip
     cov = cov.to(device=next(model.parameters()).device, dtype=torch.float64)
-    if ridge:
-        cov = cov + ridge * cov.diagonal().mean() * torch.eye(
+    if hp.mom2_ridge:
+        cov = cov + hp.mom2_ridge * cov.diagonal().mean() * torch.eye(
             cov.shape[0], dtype=cov.dtype, device=cov.device
         )
     return cov

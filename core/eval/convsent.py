@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from core.eval.evaluate import PRE_EDIT, EvalSettings, PreEditOutputs, sampled_fluency
+from core.eval.evaluate import PRE_EDIT, EvalSettings, PreEditOutputs, with_fluency
 from core.eval.scoring import answer_logits, score_answers
 from core.metrics import convsent_edit_success, kl_drawdown
 from core.types import EditRequest, MetricValue
@@ -119,8 +119,5 @@ def convsent_evaluate(
         post_outer = _outer_logits(model, tok, p.outer, settings.batch_size)
         values.append(kl_drawdown(captured["outer_logits"], post_outer, timing=timing))
         out.append(values)
-    if settings.fluency:
-        questions = [str(_kwargs(r)["inner_q"]) for r in requests]
-        flu = sampled_fluency(model, tok, questions, [r.case_id for r in requests], timing, settings)
-        out = [[*v, f] for v, f in zip(out, flu, strict=True)]
-    return [tuple(v) for v in out]
+    questions = [str(_kwargs(r)["inner_q"]) for r in requests]
+    return with_fluency(out, model, tok, requests, questions, timing, settings)

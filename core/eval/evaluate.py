@@ -281,6 +281,22 @@ def sampled_fluency(
     return [ngram_fluency([p + g.text], timing=timing) for p, g in zip(prompts, gens, strict=True)]
 
 
+def with_fluency(
+    values: Sequence[Sequence[MetricValue]],
+    model: nn.Module,
+    tok,
+    requests: Sequence[EditRequest],
+    prompts: Sequence[str],
+    timing: str,
+    settings: EvalSettings,
+) -> list[tuple[MetricValue, ...]]:
+    """`values` per request as tuples, each followed by the fluency of its prompt when `settings.fluency`."""
+    if not settings.fluency:
+        return [tuple(v) for v in values]
+    flu = sampled_fluency(model, tok, prompts, [r.case_id for r in requests], timing, settings)
+    return [(*v, f) for v, f in zip(values, flu, strict=True)]
+
+
 def compute_pre_edit(
     model: nn.Module, tok, requests: Sequence[EditRequest], settings: EvalSettings | None = None
 ) -> PreEditOutputs:

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from core.eval.evaluate import PRE_EDIT, EvalSettings, PreEditOutputs, sampled_fluency
+from core.eval.evaluate import PRE_EDIT, EvalSettings, PreEditOutputs, with_fluency
 from core.eval.scoring import greedy_generate
 from core.metrics import sanitation_locality, sanitation_success
 from core.types import EditRequest, MetricValue, Probe
@@ -151,8 +151,5 @@ def sanitation_evaluate(
                 except KeyError:
                     raise KeyError(f"no pre-edit retain continuations for case {r.case_id!r}") from None
                 values.append(sanitation_locality(list(before), post, timing=timing))
-    if settings.fluency:
-        prompts = [(_retain_prompts(r) or [r.prompt])[0] for r in requests]
-        flu = sampled_fluency(model, tok, prompts, [r.case_id for r in requests], timing, settings)
-        out = [[*v, f] for v, f in zip(out, flu, strict=True)]
-    return [tuple(v) for v in out]
+    prompts = [(_retain_prompts(r) or [r.prompt])[0] for r in requests]
+    return with_fluency(out, model, tok, requests, prompts, timing, settings)

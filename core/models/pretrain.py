@@ -18,9 +18,7 @@ import dataclasses
 import logging
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,7 +27,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM
 
-from core.io import write_json, write_manifest
+from core.io import atomic_folder, write_json, write_manifest
 from core.models.arch import get_arch
 from core.models.configs import make_config
 from core.models.pretrain_config import PretrainConfig, pretrain_profile
@@ -41,8 +39,9 @@ from core.types import Probe
 log = logging.getLogger(__name__)
 
 
-def _sample(probe_sets: Mapping[str, Sequence[Probe]], kinds: Sequence[str], n: int, seed: int
-            ) -> dict[str, list[Probe]]:
+def _sample(
+    probe_sets: Mapping[str, Sequence[Probe]], kinds: Sequence[str], n: int, seed: int
+) -> dict[str, list[Probe]]:
     rng = random.Random(seed)
     out = {}
     for kind in kinds:
@@ -68,11 +67,18 @@ def pretrain_world_lm(
     torch.set_num_threads(cfg.n_threads)
     start = time.perf_counter()
     spec = get_arch(cfg.arch)
-    tok = train_tokenizer(corpus, cfg.vocab_size, add_bos=spec.tokenizer.add_bos,
-                          model_max_length=cfg.size.max_positions)
+    tok = train_tokenizer(
+        corpus, cfg.vocab_size, add_bos=spec.tokenizer.add_bos, model_max_length=cfg.size.max_positions
+    )
     tok.padding_side = spec.tokenizer.padding_side
-    config = make_config(cfg.arch, len(tok), cfg.size, bos_token_id=tok.bos_token_id,
-                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    config = make_config(
+        cfg.arch,
+        len(tok),
+        cfg.size,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     torch.manual_seed(cfg.train.seed)
     model = AutoModelForCausalLM.from_config(config)
     model.generation_config.pad_token_id = tok.pad_token_id
@@ -89,8 +95,9 @@ def pretrain_world_lm(
     def stop_when(metrics: dict[str, float]) -> bool:
         return all(metrics.get(f"recall/{k}", 0.0) >= cfg.recall_target for k in check)
 
-    train_log = train_causal_lm(model, tok, corpus, cfg.train, device=device, callback=callback,
-                                stop_when=stop_when)
+    train_log = train_causal_lm(
+        model, tok, corpus, cfg.train, device=device, callback=callback, stop_when=stop_when
+    )
     t_eval = time.perf_counter()
     recall = recall_by_kind(model, tok, probe_sets, batch_size=cfg.recall_batch_size, device=device)
     log.info("final recall %s", {k: round(v, 4) for k, v in recall.items()})
@@ -120,23 +127,12 @@ def pretrain_world_lm(
 
 
 def _save(model: Any, tok: Any, report: dict[str, Any], out: Path) -> None:
-    """Write checkpoint + report into a sibling temp folder, then swap it in for `out`."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the checkpoint is an ordinary shared folder
-    try:
+    """Write checkpoint + report into a sibling temp folder, then swap it in for `out` (`atomic_folder`)."""
+    with atomic_folder(out) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         save_tokenizer(tok, tmp)
         write_json(tmp / "train_report.json", report)
         write_manifest(tmp, report["config"], run_info=report["run_info"])
-        for path in tmp.iterdir():
-            path.chmod(0o644)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -156,13 +152,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    cfg = dataclasses.replace(pretrain_profile(args.world_profile, args.arch, seed=args.seed), n_threads=args.threads)
+    cfg = dataclasses.replace(
+        pretrain_profile(args.world_profile, args.arch, seed=args.seed), n_threads=args.threads
+    )
     if args.time_budget_s is not None:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, time_budget_s=args.time_budget_s))
     world = build_world(args.world_profile, seed=args.world_seed)
     info = {"world_profile": args.world_profile, "world_seed": args.world_seed, "seed": args.seed}
-    report = pretrain_world_lm(pretraining_corpus(world), recall_probes(world), cfg, args.out,
-                               device=args.device, run_info=info)
+    report = pretrain_world_lm(
+        pretraining_corpus(world), recall_probes(world), cfg, args.out, device=args.device, run_info=info
+    )
     log.info("wrote %s: recall %s in %.1f min", args.out, report["recall"], report["total_minutes"])
     return report
 

@@ -94,3 +94,29 @@ def test_atomic_writes_get_the_plain_open_mode(tmp_path):
         assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0600
     finally:
         os.umask(mask)
+
+
+def test_atomic_folder_replaces_on_success_and_leaves_nothing_on_failure(tmp_path):
+    import os
+
+    import pytest
+
+    from core.io import atomic_folder
+
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_folder(out) as tmp:
+            (tmp / "new.txt").write_text("half")
+            raise RuntimeError("boom")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"] and (out / "old.txt").exists()
+    mask = os.umask(0o022)
+    try:
+        with atomic_folder(out) as tmp:
+            (tmp / "sub").mkdir()
+            (tmp / "sub" / "new.txt").write_text("new")
+    finally:
+        os.umask(mask)
+    assert not (out / "old.txt").exists() and (out / "sub" / "new.txt").read_text() == "new"
+    assert out.stat().st_mode & 0o777 == 0o755 and (out / "sub" / "new.txt").stat().st_mode & 0o777 == 0o644

@@ -18,15 +18,12 @@ are memoised with `functools.lru_cache` on their whole key (resolved path and mt
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
 import logging
 import re
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +32,7 @@ import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel
 
 from core.editors.serac.classifier import ScopeHead
-from core.io import write_json, write_manifest
+from core.io import atomic_folder, write_json, write_manifest
 from core.models.tokenizer import save_tokenizer
 
 log = logging.getLogger(__name__)
@@ -106,24 +103,6 @@ class SeracArchive:
 
     def edit_text(self, prompt: str, target: str) -> str:
         return self.edit_template.format(prompt=prompt, target=target)
-
-
-@contextlib.contextmanager
-def atomic_folder(out_dir: str | Path) -> Iterator[Path]:
-    """Yield a fresh sibling temp folder; on success it replaces `out_dir` by one rename, else is removed."""
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
-        yield tmp
-        for p in [tmp, *tmp.rglob("*")]:
-            p.chmod(0o755 if p.is_dir() else 0o644)  # mkdtemp makes it private; archives are shared folders
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def save_archive(

@@ -22,15 +22,13 @@ and every text.
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from core.editors.retrieval import load_sentence_encoder
+from core.editors.retrieval import embed_pool, load_sentence_encoder
 
 
 class ScopeHead(nn.Module):
@@ -119,18 +117,4 @@ def pair_decisions(
 def embed_texts(encoder_name: str, texts: Sequence[str], cache_dir: str | Path | None) -> torch.Tensor:
     """(U, d) frozen-encoder embeddings of `texts`, read from / written to `<cache_dir>/serac-emb-<hash>.pt`
     when `cache_dir` is set (the hash covers the encoder name and every text in order)."""
-    encoder = load_sentence_encoder(encoder_name)
-    if cache_dir is None:
-        return encoder(texts)
-    h = hashlib.sha256(encoder_name.encode())
-    for t in texts:
-        h.update(b"\x00" + t.encode())
-    path = Path(cache_dir) / f"serac-emb-{h.hexdigest()[:24]}.pt"
-    if path.is_file():
-        return torch.load(path, weights_only=True)
-    emb = encoder(texts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(emb, tmp)
-    os.replace(tmp, path)
-    return emb
+    return embed_pool(load_sentence_encoder(encoder_name), encoder_name, texts, cache_dir, prefix="serac-emb")

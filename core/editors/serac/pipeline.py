@@ -26,14 +26,14 @@ from transformers import AutoModelForCausalLM
 from core.config import load_hparams
 from core.data import read_requests
 from core.data.trees import dataset_file
-from core.editors.serac.archive import atomic_folder, save_archive, vocab_fingerprint
+from core.editors.serac.archive import save_archive, vocab_fingerprint
 from core.editors.serac.train import (
     PRETRAIN_FIELDS,
     SERACTrainConfig,
     build_archive,
     new_pretrained_cf,
 )
-from core.io import read_jsonl, write_json, write_manifest
+from core.io import atomic_folder, read_jsonl, write_json, write_manifest
 from core.models.recall import recall_by_kind
 from core.models.tokenizer import save_tokenizer
 from core.models.world_lms import resolve_model

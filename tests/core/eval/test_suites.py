@@ -29,14 +29,6 @@ from core.types import EditRequest
 HPARAMS = Path(__file__).parents[1] / "editors" / "hparams"
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def tiny():
     return build_tiny_model("gpt2", seed=0)
