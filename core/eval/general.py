@@ -171,7 +171,8 @@ def method_hparams(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Hparams of each method (file `template.format(method=..., model=...)`) and why others are skipped.
 
-    A method is skipped when it is not registered in `METHODS` or its hparams file does not exist.
+    A method is skipped when it is not registered in `METHODS`, its hparams file does not exist, or its
+    hparams name a trained `archive` (MEND, SERAC) that has not been trained yet.
     """
     hps, skipped = {}, {}
     for m in methods:
@@ -181,7 +182,12 @@ def method_hparams(
         elif not path.is_file():
             skipped[m] = f"no hparams file {path}"
         else:
-            hps[m] = load_hparams(path, METHODS[m].hparams)
+            hp = load_hparams(path, METHODS[m].hparams)
+            archive = getattr(hp, "archive", None)
+            if archive is not None and not Path(archive).exists():
+                skipped[m] = f"trained archive {archive} does not exist (run its training stage first)"
+            else:
+                hps[m] = hp
     return hps, skipped
 
 

@@ -190,3 +190,19 @@ def test_continual_curves_caps_T_and_restores(lm) -> None:
         and df["locality"].between(0, 100).all()
     )
     assert df["portability"].isna().all()  # the toy requests have no portability probes
+
+
+def test_method_hparams_skips_a_method_whose_trained_archive_is_missing(tmp_path) -> None:
+    """MEND/SERAC hparams that name an untrained archive are skipped (smoke notebooks on a fresh clone)."""
+    text = (HPARAMS / "MEND" / "tiny-gpt2.yaml").read_text()
+    (tmp_path / "MEND").mkdir()
+    (tmp_path / "MEND" / "m.yaml").write_text(
+        text.replace("archive: null", f"archive: {tmp_path / 'none.pt'}")
+    )
+    hps, skipped = method_hparams(["MEND"], str(tmp_path / "{method}" / "{model}.yaml"), "m")
+    assert not hps and "trained archive" in skipped["MEND"]
+    (tmp_path / "none.pt").write_bytes(b"")
+    hps, skipped = method_hparams(["MEND"], str(tmp_path / "{method}" / "{model}.yaml"), "m")
+    assert "MEND" in hps and not skipped
+    hps, _ = method_hparams(["MEND"], str(HPARAMS / "{method}" / "{model}.yaml"), "tiny-gpt2")
+    assert "MEND" in hps  # archive: null is the documented untrained editor, not a missing file
