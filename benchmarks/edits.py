@@ -100,7 +100,13 @@ def peak_rss_during(fn, interval_s: float = 0.001) -> tuple[Any, int, int]:
 
 def _memory_child(job: dict[str, Any]) -> dict[str, Any]:
     """Runs in a fresh process: load the model, warm up, measure one edit's peak RSS growth."""
-    from benchmarks.models import load_bench_model, load_method_hparams, load_requests
+    from benchmarks.models import (
+        load_bench_model,
+        load_method_hparams,
+        load_requests,
+        parse_random,
+        random_shape_hparams,
+    )
 
     torch.set_num_threads(job["threads"])
     bench = load_bench_model(job["spec"], models_dir=job["models_dir"], random_world=job["random_world"],
@@ -108,6 +114,8 @@ def _memory_child(job: dict[str, Any]) -> dict[str, Any]:
     (request,) = load_requests(job["world_root"], bench.world_profile, 1)
     hp, _ = load_method_hparams(job["method"], job["spec"], bench.model.config.num_hidden_layers,
                                 job["hparams_dir"])  # fmt: skip
+    if parse_random(job["spec"]) is not None:  # the parent computed these statistics into stats_dir
+        hp = random_shape_hparams(hp, stats_dir=job["stats_dir"], cov_samples=job["cov_samples"])
     with torch.no_grad():
         bench.model(**bench.tok(request.prompt, return_tensors="pt"))
     edit = get_method(job["method"]).edit
@@ -130,6 +138,8 @@ def measure_edit_memory(
     random_world: str,
     threads: int,
     seed: int = 0,
+    stats_dir: str | Path | None = None,
+    cov_samples: int = 0,
 ) -> dict[str, Any]:
     """Peak RSS growth of one `method` edit on `spec`, in a fresh spawned process (module docstring)."""
     if not Path("/proc/self/statm").is_file():
@@ -143,6 +153,8 @@ def measure_edit_memory(
         "random_world": random_world,
         "threads": threads,
         "seed": seed,
+        "stats_dir": None if stats_dir is None else str(stats_dir),
+        "cov_samples": cov_samples,
     }
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         out = pool.submit(_memory_child, job).result()

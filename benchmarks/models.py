@@ -85,7 +85,10 @@ def load_bench_model(spec: str, *, models_dir: str | Path, random_world: str, se
     shape = parse_random(spec)
     if shape is not None:
         tok = corpus_tokenizer(random_world)
-        return BenchModel(spec, random_gpt2(*shape, tok, seed=seed), tok, random_world)
+        model = random_gpt2(*shape, tok, seed=seed)
+        # a name keys the covariance cache (core.stats.model_identity adds a hash of the weights)
+        model.config._name_or_path = f"bench-{spec}-seed{seed}"
+        return BenchModel(spec, model, tok, random_world)
     parsed = parse_world_lm(spec)
     if parsed is None:
         raise ValueError(f"model spec {spec!r} is neither world-<arch>[-smoke] nor random-<L>x<D>")
@@ -119,6 +122,17 @@ def load_method_hparams(method: str, spec: str, n_layers: int, hparams_dir: str 
             if name == spec or all(layer < n_layers for layer in getattr(hp, "layers", ())):
                 return _resolve_paths(hp, Path(hparams_dir).resolve().parent), path
     raise FileNotFoundError(f"no hparams for {method} on {spec} under {hparams_dir}/{method}/")
+
+
+def random_shape_hparams(hp: Any, *, stats_dir: str | Path, cov_samples: int) -> Any:
+    """`hp` for a random shape: covariance statistics cached in `stats_dir` over `cov_samples` texts.
+
+    Timing does not depend on the statistic's value, and the paper-run count (20,000 texts) would cost
+    minutes per layer on the 124M shape; methods without covariance settings are returned unchanged.
+    """
+    if not hasattr(hp, "mom2_n_samples"):
+        return hp
+    return dataclasses.replace(hp, stats_dir=str(stats_dir), mom2_n_samples=cov_samples)
 
 
 def _resolve_paths(hp: Any, base: Path) -> Any:

@@ -15,6 +15,7 @@ import logging
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,10 +25,19 @@ import torch
 import transformers
 
 from benchmarks.edits import measure_edit_memory, time_edits
-from benchmarks.models import BenchModel, load_bench_model, load_method_hparams, load_requests, parse_random
+from benchmarks.models import (
+    BenchModel,
+    load_bench_model,
+    load_method_hparams,
+    load_requests,
+    parse_random,
+    random_shape_hparams,
+)
 from benchmarks.report import reference_figures, render_markdown
 from benchmarks.throughput import measure_throughput
+from core.editors.base import resolve_module_name
 from core.editors.registry import METHODS
+from core.editors.rome_parts import layer_covariance
 from core.io import atomic_write_text, git_revision, write_json
 from core.models.world_lms import parse_world_lm
 from core.types import EditRequest
@@ -36,9 +46,9 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 RANDOM_SHAPES = ("random-4x128", "random-12x768")  # the reference's 7.4M and 124M (GPT-2-small) shapes
-# Methods with precomputed statistics (ROME, MEMIT covariances) cannot cache them for a model built in code
-# (no name to key the cache), so they would recompute them in every edit; random shapes run these only.
-RANDOM_METHODS = ("FT-L", "FT-M")
+# The methods with reference figures (FT-L, ROME, MEMIT) and FT-M. ROME/MEMIT statistics for a random shape are
+# computed (timed, reported apart) into a fresh temporary cache before the warm-up edit.
+RANDOM_METHODS = ("FT-L", "FT-M", "ROME", "MEMIT")
 
 
 def default_models(models_dir: str | Path) -> list[str]:
@@ -62,7 +72,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--random-methods",
         nargs="+",
         default=list(RANDOM_METHODS),
-        help="methods on random shapes (default: FT-L FT-M, see README)",
+        help="methods on random shapes (default: FT-L FT-M ROME MEMIT, see README)",
+    )
+    p.add_argument(
+        "--cov-samples", type=int, default=2000, help="corpus texts for ROME/MEMIT statistics on random shapes"
     )
     p.add_argument("--n-edits", type=int, default=5, help="timed edits per method (median)")
     p.add_argument("--warmup", type=int, default=1, help="untimed edits before the timed ones")
@@ -115,7 +128,8 @@ def bench_model(spec: str, args: argparse.Namespace, random_world: str) -> dict[
         for per_request in (False, True)
     ]  # fmt: skip
     methods = args.random_methods if parse_random(spec) else args.methods
-    edits = [_bench_method(bench, method, requests, args, random_world) for method in methods]
+    with tempfile.TemporaryDirectory(prefix="bench-stats-") as stats_dir:
+        edits = [_bench_method(bench, method, requests, args, random_world, stats_dir) for method in methods]
     return {
         "spec": spec, "n_params": bench.n_params, "world_profile": bench.world_profile,
         "tokenizer_vocab": len(bench.tok), "model_vocab": bench.model.config.vocab_size,
@@ -129,8 +143,13 @@ def _bench_method(
     requests: Sequence[EditRequest],
     args: argparse.Namespace,
     random_world: str,
+    stats_dir: str,
 ) -> dict[str, Any]:
-    """Seconds per edit and memory of one method; a method without hparams, or failing, is recorded."""
+    """Seconds per edit and memory of one method; a method without hparams, or failing, is recorded.
+
+    On a random shape, ROME/MEMIT statistics are computed first into `stats_dir` (a fresh folder per
+    model), timed per module and reported under "covariance"; the timed edits then read them cached.
+    """
     try:
         hp, path = load_method_hparams(
             method, bench.spec, bench.model.config.num_hidden_layers, args.hparams_dir
@@ -138,17 +157,36 @@ def _bench_method(
     except FileNotFoundError as e:
         log.warning("skipping %s on %s: %s", method, bench.spec, e)
         return {"method": method, "skipped": str(e)}
+    covariance = []
+    if parse_random(bench.spec) is not None:
+        hp = random_shape_hparams(hp, stats_dir=stats_dir, cov_samples=args.cov_samples)
+        covariance = _time_covariances(bench, hp)
     try:
         e = time_edits(bench.model, bench.tok, requests, method, hp, n=args.n_edits, warmup=args.warmup)
         if not args.no_memory:
             e["memory"] = measure_edit_memory(
                 bench.spec, method, models_dir=args.models_dir, world_root=args.world_root,
                 hparams_dir=args.hparams_dir, random_world=random_world, threads=args.threads, seed=args.seed,
+                stats_dir=stats_dir, cov_samples=args.cov_samples,
             )  # fmt: skip
     except Exception as err:  # a benchmark of several methods reports a failing one and goes on
         log.exception("%s on %s failed", method, bench.spec)
         return {"method": method, "skipped": f"failed: {type(err).__name__}: {err}"}
-    return {**e, "hparams": _relative(str(path))}
+    return {**e, "hparams": _relative(str(path)), **({"covariance": covariance} if covariance else {})}
+
+
+def _time_covariances(bench: BenchModel, hp: Any) -> list[dict[str, Any]]:
+    """Seconds to compute (or read, when an earlier method cached it) each edited module's statistic."""
+    if not getattr(hp, "mom2_adjustment", False):
+        return []
+    out = []
+    for layer in hp.layers:
+        name = resolve_module_name(bench.model, hp.rewrite_module_tmp, layer)
+        start = time.perf_counter()
+        layer_covariance(bench.model, bench.tok, name, hp)
+        out.append({"module": name, "n_samples": hp.mom2_n_samples, "seconds": time.perf_counter() - start})
+        log.info("%s covariance on %s: %.1f s", name, bench.spec, out[-1]["seconds"])
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 Unknown or missing keys are errors that name the file and the key; `Literal[...]` fields are
 checked against their allowed values; `__post_init__` of the target class checks cross-field rules.
+A file may start from another with `base: <path relative to the file>`: its own keys override the
+base's (one level of keys; lists are replaced, not merged), so a variant states only what differs.
 """
 
 from __future__ import annotations
@@ -51,11 +53,31 @@ def hparams_from_dict(d: dict[str, Any], cls: type[T], source: str = "<dict>") -
         raise ConfigError(f"{source}: {e}") from e
 
 
-def load_hparams(path: str | Path, cls: type[T]) -> T:
-    """Load a YAML file into the frozen dataclass `cls` (lists become tuples)."""
+BASE_KEY = "base"
+
+
+def read_yaml_with_base(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The mapping in `path` laid over the mapping of its `base:` file (recursively); errors name files."""
     path = Path(path)
+    if path.resolve() in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, path.resolve()))
+        raise ConfigError(f"{path}: `{BASE_KEY}` files form a cycle: {chain}")
     try:
         d = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"{path}: cannot read YAML: {e}") from e
-    return hparams_from_dict(d, cls, source=str(path))
+    if not isinstance(d, dict) or BASE_KEY not in d:
+        return d
+    base = d.pop(BASE_KEY)
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: field {BASE_KEY!r} must be a relative file path, got {base!r}")
+    parent = read_yaml_with_base(path.parent / base, (*_seen, path.resolve()))
+    if not isinstance(parent, dict):
+        raise ConfigError(f"{path.parent / base}: expected a mapping at top level (base of {path})")
+    return {**parent, **d}
+
+
+def load_hparams(path: str | Path, cls: type[T]) -> T:
+    """Load a YAML file (with its `base:` chain) into the frozen dataclass `cls` (lists become tuples)."""
+    path = Path(path)
+    return hparams_from_dict(read_yaml_with_base(path), cls, source=str(path))

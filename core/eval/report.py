@@ -18,12 +18,13 @@ _SPEC_COLUMNS = ("method", "model", "dataset", "protocol", "n_edits")
 
 
 def collect_runs(runs_dir: str | Path) -> pd.DataFrame:
-    """One row per run folder under `runs_dir` (sorted by folder name): spec columns + flat metrics."""
+    """One row per run folder under `runs_dir` (sorted by folder name): run, path, spec columns, flat metrics."""
     rows = []
     for metrics_file in sorted(Path(runs_dir).glob("*/metrics.json")):
         manifest = json.loads((metrics_file.parent / "manifest.json").read_text())
         spec = manifest["parameters"]
-        row = {"run": metrics_file.parent.name, **{k: spec[k] for k in _SPEC_COLUMNS if k in spec}}
+        row = {"run": metrics_file.parent.name, "path": str(metrics_file.parent),
+               **{k: spec[k] for k in _SPEC_COLUMNS if k in spec}}  # fmt: skip
         row.update(json.loads(metrics_file.read_text()))
         rows.append(row)
     if not rows:

@@ -41,6 +41,28 @@ def test_load_hparams_errors_name_file_and_key(tmp_path, text, needle):
     assert str(p) in str(e.value) and needle in str(e.value)
 
 
+def test_base_file_is_overridden_key_by_key_and_chains(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "root.yaml").write_text("layers: [1, 2]\nlr: 0.5\n")
+    (tmp_path / "sub" / "mid.yaml").write_text("base: ../root.yaml\nlr: 0.25\n")
+    (tmp_path / "sub" / "leaf.yaml").write_text("base: mid.yaml\nlayers: [3]\nmode: b\n")
+    assert load_hparams(tmp_path / "sub" / "leaf.yaml", _HP) == _HP(layers=(3,), lr=0.25, mode="b")
+
+
+@pytest.mark.parametrize("files,needle", [
+    ({"a.yaml": "base: b.yaml\nlr: 1\n", "b.yaml": "base: a.yaml\nlayers: [1]\n"}, "form a cycle"),
+    ({"a.yaml": "base: missing.yaml\nlr: 1\n"}, "missing.yaml: cannot read YAML"),
+    ({"a.yaml": "base: 3\nlr: 1\n"}, "must be a relative file path"),
+    ({"a.yaml": "base: b.yaml\nlr: 1\n", "b.yaml": "layers: [1]\nextra: 2\n"}, "a.yaml: unknown key(s) ['extra']"),
+])
+def test_base_errors_name_the_files(tmp_path, files, needle):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=None) as e:
+        load_hparams(tmp_path / "a.yaml", _HP)
+    assert needle in str(e.value)
+
+
 def test_hparams_from_dict_rejects_non_dataclass():
     with pytest.raises(TypeError):
         hparams_from_dict({}, dict)

@@ -27,3 +27,20 @@ def test_paper_hparams_load_strictly(path):
     assert method in METHODS, f"{path}: folder {method!r} is not a registered method"
     hp = load_hparams(path, METHODS[method].hparams)
     assert isinstance(hp, METHODS[method].hparams)
+
+
+def _trainer_configs() -> dict[str, type]:
+    from core.editors.serac.train import SERACTrainConfig
+    from core.hypernet.config import MENDTrainConfig
+
+    return {"MEND": MENDTrainConfig, "SERAC": SERACTrainConfig}
+
+
+TRAINING_FILES = sorted(ROOT.glob("papers/*/hparams/TRAINING/*/*.yaml"))
+
+
+@pytest.mark.parametrize("path", TRAINING_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_paper_training_configs_load_strictly(path):
+    configs = _trainer_configs()
+    assert path.parent.name in configs, f"{path}: no trainer for {path.parent.name!r}"
+    assert isinstance(load_hparams(path, configs[path.parent.name]), configs[path.parent.name])
