@@ -101,7 +101,8 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"# Benchmark `{result['name']}`",
         "",
         f"Machine: {mc['cpu_count']} CPUs ({mc['processor']}), torch {mc['torch']}, transformers "
-        f"{mc['transformers']}, torch threads {mc['threads']}; load average (1 min) "
+        f"{mc['transformers']}, torch threads {mc['threads']}, OMP_WAIT_POLICY "
+        f"{mc.get('omp_wait_policy', '(not recorded)')}; load average (1 min) "
         f"{mc['load_start'][0]:.2f} at start, {mc['load_end'][0]:.2f} at end; "
         f"wall time {result['seconds']:.0f} s.",
         "",

@@ -104,6 +104,9 @@ def _machine(threads: int) -> dict[str, Any]:
         "platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
         "transformers": transformers.__version__, "threads": threads, "git": git_revision(REPO),
         "load_start": list(os.getloadavg()),
+        # PASSIVE (the Makefile's, for shared machines) makes each small op wait for sleeping threads: the
+        # world LMs' edits take ~3-4x longer with 2 threads than under the OpenMP default
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
     }  # fmt: skip
 
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from torch import nn
 
-from core.config import load_hparams
-from core.editors.registry import METHODS, get_method
+from core.editors.registry import get_method
+from core.eval.general import method_hparams as general_method_hparams
 from core.eval.scoring import GenerationResult, encode_answer, greedy_generate, prompt_seed, sample_generate
 from core.types import EditRequest
 
@@ -37,20 +37,13 @@ def method_hparams(
 ) -> dict[str, Any]:
     """{method: loaded hparams} from `<hparams_dir>/<METHOD>/<model>.yaml`, in the order of `methods`.
 
-    With `strict`, a method that is not registered or has no hparams file for `model` is an error;
-    without it, such methods are skipped with a warning (a default list naming methods still being built).
+    Resolved by `core.eval.general.method_hparams` (unregistered, without a file, or naming a trained
+    archive that does not exist yet). With `strict` such a method is an error; without it, it is
+    skipped with a warning (a default list naming methods still being built or trained).
     """
-    out: dict[str, Any] = {}
-    for name in methods:
-        path = Path(hparams_dir) / name / f"{model}.yaml"
-        if name in METHODS and path.is_file():
-            out[name] = load_hparams(path, METHODS[name].hparams)
-            continue
-        problem = (
-            f"no hparams file {path}"
-            if name in METHODS
-            else "not registered in core.editors.registry.METHODS"
-        )
+    template = str(Path(hparams_dir) / "{method}" / "{model}.yaml")
+    out, skipped = general_method_hparams(methods, template, model)
+    for name, problem in skipped.items():
         if strict:
             raise LookupError(f"method {name!r}: {problem}")
         log.warning("skipping %s: %s", name, problem)

@@ -10,7 +10,7 @@ labelled by what the artifact says it was trained on, not by a folder-name conve
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -56,11 +56,11 @@ def training_sources(archive: str | Path) -> tuple[str, ...]:
     return tuple(source_of_split(s) for s in splits)
 
 
-def cross_domain_runs(runs_dirs: Iterable[str | Path], transfers: Sequence[tuple[str, str]]) -> pd.DataFrame:
+def cross_domain_runs(runs_dirs: Sequence[str | Path], transfers: Sequence[tuple[str, str]]) -> pd.DataFrame:
     """Tidy runs (as `collect_runs`) of single-source trained editors on the requested transfers.
 
     Adds `source` and `target` columns; rows follow the order of `transfers`, then method and model.
-    Runs without an `archive` in their hparams (untrained methods) are skipped.
+    Runs without an `archive` in their hparams (untrained methods) are skipped; none left is an error.
     """
     runs = pd.concat([collect_runs(d) for d in runs_dirs], ignore_index=True)
     keep, sources = [], []
@@ -72,6 +72,10 @@ def cross_domain_runs(runs_dirs: Iterable[str | Path], transfers: Sequence[tuple
         if len(found) == 1 and (found[0], row["dataset"]) in transfers:
             keep.append(i)
             sources.append(found[0])
+    if not keep:
+        raise FileNotFoundError(
+            f"no run of an editor trained on one source for the transfers {list(transfers)} under {list(runs_dirs)}"
+        )
     out = runs.loc[keep].assign(source=sources, target=runs.loc[keep, "dataset"])
     order = {t: k for k, t in enumerate(transfers)}
     out["_order"] = [order[(s, t)] for s, t in zip(out["source"], out["target"], strict=True)]

@@ -71,3 +71,11 @@ def test_papermill_parameters_exist(dvc_file, name, cmd):
 
 def test_there_are_notebook_stages():
     assert STAGES, "no papermill stage found in any dvc.yaml"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=IDS)
+def test_every_notebook_is_run_by_a_stage_of_its_paper(nb):
+    dvc_file = nb.parent / "dvc.yaml"
+    inputs = (re.search(r"papermill\b.*?(\S+\.ipynb)", cmd) for d, _, cmd in STAGES if d == dvc_file)
+    ran = {m.group(1) for m in inputs if m}
+    assert nb.name in ran, f"{nb.relative_to(ROOT)}: no stage of {dvc_file.relative_to(ROOT)} runs it (dvc repro would skip it)"

@@ -58,3 +58,5 @@ def test_cross_domain_runs_keep_single_source_transfers_in_order(tmp_path):
     assert list(zip(table["source"], table["target"], strict=True)) == transfers
     assert list(table["transfer"]) == ["ZsRE => Wiki_recent", "Wiki_recent => Wiki_counterfact", "Wiki_recent => ZsRE"]
     assert list(table["Edit Succ."]) == [100.0, 25.0, 50.0]
+    with pytest.raises(FileNotFoundError, match="no run of an editor trained on one source"):
+        cross_domain_runs([b], [("counterfact", "zsre")])
