@@ -19,8 +19,7 @@ from typing import Any
 
 from torch import nn
 
-from core.editors.registry import get_method
-from core.eval.general import method_hparams as general_method_hparams
+from core.editors.registry import get_method, resolve_hparams
 from core.eval.scoring import GenerationResult, encode_answer, greedy_generate, prompt_seed, sample_generate
 from core.types import EditRequest
 
@@ -35,19 +34,11 @@ PRE_EDIT = "pre-edit"
 def method_hparams(
     methods: Sequence[str], hparams_dir: str | Path, model: str, *, strict: bool = True
 ) -> dict[str, Any]:
-    """{method: loaded hparams} from `<hparams_dir>/<METHOD>/<model>.yaml`, in the order of `methods`.
+    """{method: hparams} from `<hparams_dir>/<METHOD>/<model>.yaml` (`core.editors.registry.resolve_hparams`).
 
-    Resolved by `core.eval.general.method_hparams` (unregistered, without a file, or naming a trained
-    archive that does not exist yet). With `strict` such a method is an error; without it, it is
-    skipped with a warning (a default list naming methods still being built or trained).
+    With `strict` a method that cannot run is an error; without it, it is skipped with a warning.
     """
-    template = str(Path(hparams_dir) / "{method}" / "{model}.yaml")
-    out, skipped = general_method_hparams(methods, template, model)
-    for name, problem in skipped.items():
-        if strict:
-            raise LookupError(f"method {name!r}: {problem}")
-        log.warning("skipping %s: %s", name, problem)
-    return out
+    return resolve_hparams(methods, str(Path(hparams_dir) / "{method}" / "{model}.yaml"), model, strict=strict)[0]
 
 
 def editable_methods(

@@ -33,15 +33,13 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 import torch
 from torch import nn
 
-from core.config import load_hparams
-from core.editors.registry import METHODS, get_method
+from core.editors.registry import get_method, resolve_hparams
 from core.eval.scoring import encode_answer, score_answers
 from core.models.arch import as_out_in, get_arch, get_module, is_conv1d
 from core.types import EditRequest
@@ -277,35 +275,13 @@ def analyse_edits(
     return EditAnalysis(module_rows, case_rows, kept)
 
 
-def load_registered(
-    names: Sequence[str],
-    hparams_path: str,
-    *,
-    strict: bool = False,
-    file_fields: Sequence[str] = ("archive",),
-) -> dict[str, Any]:
-    """Hparams of each method in `names` from `hparams_path.format(method=name)`, in order.
+def load_registered(names: Sequence[str], hparams_path: str, *, strict: bool = False) -> dict[str, Any]:
+    """Hparams of each usable method in `names` from `hparams_path.format(method=name)`, in order.
 
-    A method is unusable when it is not registered, its hparams file is missing, or an hparams field in
-    `file_fields` (a trained checkpoint such as MEND's `archive`) names a missing file. Unusable methods
-    are skipped with a WARNING (smoke runs list methods still being built) or, with `strict`, raise.
+    `core.editors.registry.resolve_hparams`: unregistered, without a file, or naming a trained
+    checkpoint that is missing (MEND's `archive`) is skipped with a WARNING or, with `strict`, raises.
     """
-    out = {}
-    for name in names:
-        path = Path(hparams_path.format(method=name))
-        problem = "not registered" if name not in METHODS else None if path.is_file() else f"no {path}"
-        if problem is None:
-            hp = load_hparams(path, METHODS[name].hparams)
-            missing = [getattr(hp, f) for f in file_fields if isinstance(getattr(hp, f, None), str)]
-            missing = [m for m in missing if not Path(m).is_file()]
-            problem = f"missing {missing} (from {path})" if missing else None
-        if problem is not None:
-            if strict:
-                raise FileNotFoundError(f"method {name}: {problem}")
-            log.warning("skipping %s: %s", name, problem)
-            continue
-        out[name] = hp
-    return out
+    return resolve_hparams(names, hparams_path, strict=strict)[0]
 
 
 def summarize_columns(module_rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:

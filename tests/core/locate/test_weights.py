@@ -11,7 +11,7 @@ import torch
 
 from core.config import load_hparams
 from core.editors.base import Undo
-from core.editors.registry import METHODS, Method
+from core.editors.registry import METHODS, Method, MethodUnavailableError
 from core.editors.rome import ROMEHyperParams
 from core.locate.weights import (
     WeightDelta,
@@ -218,9 +218,9 @@ def test_load_registered_skips_or_raises_on_missing_files(tmp_path):
     assert list(load_registered(["MEND", "FT-L", "ROME"], template)) == [
         "FT-L"
     ]  # no checkpoint; no ROME file
-    with pytest.raises(FileNotFoundError, match="no/such/editor.pt"):
+    with pytest.raises(MethodUnavailableError, match="no/such/editor.pt"):
         load_registered(["MEND"], template, strict=True)
-    with pytest.raises(FileNotFoundError, match="not registered"):
+    with pytest.raises(MethodUnavailableError, match="not registered"):
         load_registered(["NOPE"], template, strict=True)
 
 
