@@ -86,6 +86,9 @@ def _covariance_lines(models: list[dict[str, Any]]) -> list[str]:
     return [
         "## Covariance statistics (computed before the timed edits, not part of s/edit)",
         "",
+        "Each module's statistic is computed once per model; a later method on the same module reads it "
+        "from that run's cache (a row near 0 s).",
+        "",
         "| model | method | module | corpus texts | seconds |",
         "|---|---|---|---:|---:|",
         *rows,

@@ -16,23 +16,24 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from core.data.stats import KNOWEDIT_TABLE3
 from core.eval.report import collect_runs, knowedit_columns
 
-_SPLIT_SUFFIXES = ("-mend-train", "-train")  # train split name (core.data.trees) = test name + suffix
-LABELS = {"zsre": "ZsRE", "recent": "Wiki_recent", "counterfact": "Wiki_counterfact", "wikibio": "WikiBio"}
+_LABELS = {d.test: d.label for d in KNOWEDIT_TABLE3}  # test split -> the paper's name
+_SOURCES = {d.train: d.test for d in KNOWEDIT_TABLE3 if d.train}  # train split -> its test split
 
 
 def transfer_label(source: str, target: str) -> str:
     """KnowEdit Table 6's column name, e.g. `ZsRE => Wiki_recent` (unknown names are shown as given)."""
-    return f"{LABELS.get(source, source)} => {LABELS.get(target, target)}"
+    return f"{_LABELS.get(source, source)} => {_LABELS.get(target, target)}"
 
 
 def source_of_split(split: str) -> str:
-    """`zsre-mend-train` -> `zsre`, `recent-train` -> `recent`; a name without a train suffix raises."""
-    for suffix in _SPLIT_SUFFIXES:
-        if split.endswith(suffix) and len(split) > len(suffix):
-            return split[: -len(suffix)]
-    raise ValueError(f"{split!r} is not a train split name (expected a suffix in {_SPLIT_SUFFIXES})")
+    """The test split of a KnowEdit train split (`zsre-mend-train` -> `zsre`; core.data.stats.KNOWEDIT_TABLE3)."""
+    try:
+        return _SOURCES[split]
+    except KeyError:
+        raise ValueError(f"{split!r} is not a train split of KnowEdit Table 3 (known: {sorted(_SOURCES)})") from None
 
 
 def training_sources(archive: str | Path) -> tuple[str, ...]:

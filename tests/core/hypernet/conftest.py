@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
-
 from core.hypernet.config import MENDNetConfig, MENDTrainConfig
-from core.models.tiny import build_tiny_model
-from tests.core.editors.conftest import ARCHS, make_request
+from tests.core.editors.conftest import arch, make_request, tiny  # noqa: F401 (fixtures shared with the editor tests)
 
 NET = MENDNetConfig(layers=(0, 1), inner_modules=None, rank=16, n_hidden=1, combine=True, norm=True, shared=True,
                     edit_lr=1.0)  # fmt: skip
@@ -27,12 +24,3 @@ def train_config(**changes) -> MENDTrainConfig:
 def requests(lo: int, hi: int):
     return [make_request(i) for i in range(lo, hi)]
 
-
-@pytest.fixture(params=ARCHS)
-def arch(request) -> str:
-    return request.param
-
-
-@pytest.fixture
-def tiny(arch):
-    return build_tiny_model(arch, seed=0)
