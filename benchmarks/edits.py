@@ -3,7 +3,9 @@
 Timing: for each request, `undo = method.edit(model, tok, [request], hp)` is timed alone (evaluation and
 the undo are outside the clock), then undone, so every edit starts from the original weights as in the
 single-edit protocol. The first `warmup` edits are dropped; the figure is the median of the next `n`.
-A forward hook counts the model's forward calls per edit (optimisation steps taken, for FT). Process CPU
+A forward pre-hook on the decoder stack (`model.base_model`) counts its passes per edit, full or partial
+(the optimisation loops of FT, ROME and MEMIT run the stack from the first block they can change, one
+pass per step taken, plus the passes that read keys and the frozen bottom). Process CPU
 seconds are kept beside wall seconds: with one thread they barely move when other processes compete.
 
 Memory: tracemalloc cannot see tensor memory (torch allocates outside Python's allocator), and
@@ -47,7 +49,7 @@ def time_edits(
         raise ValueError(f"need n >= 1 and warmup + n <= {len(requests)} requests, got {warmup} + {n}")
     edit = get_method(method).edit
     calls = [0]
-    hook = model.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    hook = model.base_model.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
     times, cpu_times, forwards = [], [], []
     try:
         for i, r in enumerate(requests[: warmup + n]):
@@ -65,10 +67,10 @@ def time_edits(
     out = {
         "method": method, "n": n, "warmup": warmup, "seconds": times, "cpu_seconds": cpu_times,
         "median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
-        "median_cpu_s": statistics.median(cpu_times), "forwards_per_edit": statistics.median(forwards),
+        "median_cpu_s": statistics.median(cpu_times), "passes_per_edit": statistics.median(forwards),
     }  # fmt: skip
-    log.info("%s: %.3f s/edit (median of %d), %s forwards/edit", method, out["median_s"], n,
-             out["forwards_per_edit"])  # fmt: skip
+    log.info("%s: %.3f s/edit (median of %d), %s decoder passes/edit", method, out["median_s"], n,
+             out["passes_per_edit"])  # fmt: skip
     return out
 
 

@@ -52,7 +52,7 @@ def _throughput_rows(models: list[dict[str, Any]]) -> list[str]:
 
 def _edit_rows(models: list[dict[str, Any]]) -> list[str]:
     rows = [
-        "| model | method | s/edit (median) | min-max | CPU s/edit | forwards/edit | peak RSS +MB | "
+        "| model | method | s/edit (median) | min-max | CPU s/edit | decoder passes/edit | peak RSS +MB | "
         "reference s/edit | target s/edit | meets target |",
         "|---|---|---:|---|---:|---:|---:|---:|---:|---|",
     ]
@@ -68,7 +68,7 @@ def _edit_rows(models: list[dict[str, Any]]) -> list[str]:
             mem_text = "" if mem is None else f"{mem:.1f}"
             cells = [
                 m["spec"], e["method"], f"{e['median_s']:.3f}", f"{e['min_s']:.3f}-{e['max_s']:.3f}",
-                f"{e['median_cpu_s']:.3f}", f"{e['forwards_per_edit']:g}", mem_text,
+                f"{e['median_cpu_s']:.3f}", f"{e['passes_per_edit']:g}", mem_text,
                 "" if ref is None else f"{ref:g}", "" if target is None else f"{target:.3f}", meets,
             ]  # fmt: skip
             rows.append("| " + " | ".join(cells) + " |")

@@ -17,6 +17,10 @@ Fixes against the reference: `batch_size` here chunks the requests given to one 
 independent of the protocol's edit batch (EasyEdit's `batch_size == 1` assertion clash, notes §10.7);
 no global state; the edit runs in eval mode (no dropout), so it is deterministic; padding is handled
 by mask-derived positions for either padding side; target tokens come from one tokenization.
+Speed (`core.editors.partial`): the blocks below the lowest trained one run once per edit, each step runs
+the LM head only at the scored positions (FT-L: one per request), and rows stop at the last scored token.
+`prompt_last_loss` / `target_new_loss` on full logits stay the definitions (MEND and LoRA train with the
+latter); tests check that the fast path computes the same loss.
 """
 
 from __future__ import annotations
@@ -32,14 +36,21 @@ from torch import nn
 from core.editors.base import (
     EncodedBatch,
     Undo,
-    encode_prompt_target,
-    forward_logits,
     model_device,
     module_parameter_names,
     resolve_module_name,
     snapshot_parameters,
     train_only,
 )
+from core.editors.partial import (
+    ScoredBatch,
+    bottom_input,
+    first_block_of,
+    scored_batch,
+    scored_logprobs,
+    weighted_nll,
+)
+from core.eval.scoring import encode_answers
 from core.types import EditRequest
 
 log = logging.getLogger(__name__)
@@ -116,7 +127,29 @@ def target_new_loss(logits: torch.Tensor, batch: EncodedBatch) -> torch.Tensor:
     return (nll * mask).sum() / mask.sum()
 
 
-_LOSSES = {"prompt_last": prompt_last_loss, "target_new": target_new_loss}
+_LOSSES = {"prompt_last": prompt_last_loss, "target_new": target_new_loss}  # the definitions, on full logits
+
+
+def ft_scored_batch(tok, requests: Sequence[EditRequest], objective: Objective, device) -> ScoredBatch:
+    """The FT loss of `requests` as a `core.editors.partial.ScoredBatch`: `weighted_nll` of it equals
+    `prompt_last_loss` / `target_new_loss` on the full teacher-forced batch (tests/core/editors/test_ft.py).
+
+    prompt_last: one scored position per row (its last prompt token), every target id there with weight
+    1/(|y| B), and the row ends at that token. target_new: the positions predicting each target token,
+    weight 1/(total target tokens); the row ends before its last target token (whose output is unused).
+    """
+    encs = encode_answers(tok, [r.prompt for r in requests], [r.target_new for r in requests])
+    rows, scored = [], []
+    total = sum(e.end - e.start for e in encs)
+    for e in encs:
+        ids = list(e.input_ids)
+        if objective == "prompt_last":  # encode_answers guarantees a token before the target (e.start >= 1)
+            n_y = e.end - e.start
+            scored.append([(e.start - 1, ids[t], 1.0 / (n_y * len(requests))) for t in range(e.start, e.end)])
+        else:
+            scored.append([(t - 1, ids[t], 1.0 / total) for t in range(e.start, e.end)])
+        rows.append(ids)
+    return scored_batch(tok, rows, scored, device)
 
 
 def ft_parameter_names(model: nn.Module, hp: FTHyperParams) -> list[str]:
@@ -137,21 +170,20 @@ def apply_ft(model: nn.Module, tok, requests: Sequence[EditRequest], hp: FTHyper
         raise ValueError("no requests to edit")
     names = ft_parameter_names(model, hp)
     undo = snapshot_parameters(model, names, description=f"FT ({hp.objective}) on {len(requests)} request(s)")
-    loss_fn = _LOSSES[hp.objective]
     device = model_device(model)
     chunks = [requests[i : i + hp.batch_size] for i in range(0, len(requests), hp.batch_size)]
-    batches = [
-        encode_prompt_target(tok, [r.prompt for r in c], [r.target_new for r in c], device) for c in chunks
-    ]
+    batches = [ft_scored_batch(tok, c, hp.objective, device) for c in chunks]
+    start = first_block_of(model, [n.rsplit(".", 1)[0] for n in names])
+    hidden_ins = [bottom_input(model, b, start) for b in batches]  # blocks below the trained ones: once
     try:
         with torch.enable_grad(), train_only(model, names) as params:
             originals = [p.detach().clone() for p in params] if hp.norm_constraint is not None else []
             opt = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
             for step in range(hp.num_steps):
                 total, count = 0.0, 0
-                for chunk, batch in zip(chunks, batches, strict=True):
+                for chunk, batch, hidden_in in zip(chunks, batches, hidden_ins, strict=True):
                     opt.zero_grad(set_to_none=True)
-                    loss = loss_fn(forward_logits(model, batch), batch)
+                    loss = weighted_nll(scored_logprobs(model, batch, start, hidden_in), batch)
                     total, count = total + loss.item() * len(chunk), count + len(chunk)
                     if loss.item() >= hp.early_stop_loss:
                         loss.backward()

@@ -34,7 +34,7 @@ from core.editors.rome_parts import (
     DeltaSettings,
     compute_keys,
     context_prefixes,
-    layer_covariance,
+    covariance_solver,
     optimise_delta,
 )
 from core.models.arch import as_out_in, get_arch, linear_weight
@@ -160,9 +160,7 @@ def apply_rome(model: nn.Module, tok, requests: Sequence[EditRequest], hp: ROMEH
     bias = model.get_submodule(name).bias
     undo = snapshot_parameters(model, [f"{name}.weight"], description=f"ROME on {len(requests)} request(s)")
     try:
-        cov = None
-        if hp.mom2_adjustment:
-            cov = layer_covariance(model, tok, name, hp)
+        solve = covariance_solver(model, tok, name, hp) if hp.mom2_adjustment else None
         prefixes = context_prefixes(model, tok, hp.context_template_count, hp.context_template_length)
         for req in requests:
             k_star = compute_keys(model, tok, name, [req], prefixes, hp.fact_token)[0].mean(0).double()
@@ -172,7 +170,7 @@ def apply_rome(model: nn.Module, tok, requests: Sequence[EditRequest], hp: ROMEH
             w = as_out_in(param.data, conv1d)  # (d_out, d_in) view sharing storage
             b = bias.detach().double() if bias is not None else None
             v_star = w.double() @ k_star + (b if b is not None else 0) + delta.double()
-            u = torch.linalg.solve(cov, k_star) if cov is not None else k_star
+            u = solve(k_star) if solve is not None else k_star  # C^-1 k*
             with torch.no_grad():
                 w.add_(rome_update(w.double(), b, k_star, v_star, u).to(w.dtype))
             log.debug("ROME %s: |delta| %.3g", req.case_id, delta.norm().item())

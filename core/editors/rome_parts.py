@@ -19,8 +19,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,11 +30,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.editors.base import train_only
+from core.editors.partial import pad_rows
 from core.eval.scoring import encode_answer, sample_generate
 from core.hooks import add_at_positions, capture_input, capture_output, run_until, skip_below
 from core.models.arch import get_arch
 from core.models.inputs import position_ids_from_mask
-from core.stats import cached_layer_cov
+from core.stats import cached_layer_cov, layer_cov_file, load_or_compute_cov
 from core.types import EditRequest
 
 log = logging.getLogger(__name__)
@@ -95,21 +97,6 @@ def lookup_char(request: EditRequest, prefix: str, fact_token: str, prompt: str 
     return len(prefix) + subject_span(request)[1] - 1
 
 
-def _pad(rows: Sequence[list[int]], tok, device) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """(ids, mask, shift per row) padded on `tok.padding_side`."""
-    width = max(len(r) for r in rows)
-    pad_id = next((i for i in (tok.pad_token_id, tok.eos_token_id) if i is not None), 0)
-    ids = torch.full((len(rows), width), int(pad_id), dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    shifts = []
-    for b, r in enumerate(rows):
-        s = width - len(r) if tok.padding_side == "left" else 0
-        ids[b, s : s + len(r)] = torch.tensor(r)
-        mask[b, s : s + len(r)] = 1
-        shifts.append(s)
-    return ids.to(device), mask.to(device), shifts
-
-
 def compute_keys(
     model: nn.Module,
     tok,
@@ -131,7 +118,7 @@ def compute_keys(
             ids, i = _token_at(tok, p + r.prompt, lookup_char(r, p, fact_token))
             rows.append(ids)
             idx.append(i)
-    ids, mask, shifts = _pad(rows, tok, device)
+    ids, mask, shifts = pad_rows(rows, tok, device)
     capture = capture_output if output else capture_input
     with torch.no_grad(), capture(model.get_submodule(module_name), stop=True) as box:
         run_until(
@@ -174,7 +161,7 @@ def optimise_delta(
     kl_ids, kl_i = _token_at(tok, kl_prompt, kl_char)
     rows.append(kl_ids)
     look.append(kl_i)
-    ids, mask, shifts = _pad(rows, tok, device)
+    ids, mask, shifts = pad_rows(rows, tok, device)
     pos = position_ids_from_mask(mask)
     n = len(prefixes)
     row_idx = torch.arange(n + 1, device=device)
@@ -222,6 +209,9 @@ def optimise_delta(
             nll = -(logp[:-1].gather(1, labels[:, None]).squeeze(1) * weights).sum()
             kl = F.kl_div(logp[-1:], kl_orig, log_target=True, reduction="batchmean")
             loss = nll + settings.kl_factor * kl + settings.v_weight_decay * delta.norm() / v_init.norm() ** 2
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("v* step %d: loss %.4g (nll %.4g, kl %.4g, |delta| %.4g)",
+                          step, loss.item(), nll.item(), kl.item(), delta.norm().item())  # fmt: skip
             if loss.item() < settings.early_stop_loss or step == settings.v_num_grad_steps - 1:
                 break
             loss.backward()
@@ -253,9 +243,47 @@ def layer_covariance(model: nn.Module, tok, module_name: str, hp: Mom2Settings) 
         model, tok, module_name, dataset=hp.mom2_dataset, n_samples=hp.mom2_n_samples, dtype=hp.mom2_dtype,
         stats_dir=hp.stats_dir,
     )  # fmt: skip
-    cov = cov.to(device=next(model.parameters()).device, dtype=torch.float64)
-    if hp.mom2_ridge:
-        cov = cov + hp.mom2_ridge * cov.diagonal().mean() * torch.eye(
-            cov.shape[0], dtype=cov.dtype, device=cov.device
-        )
+    return _prepare_cov(cov, hp.mom2_ridge, next(model.parameters()).device)
+
+
+def _prepare_cov(cov: torch.Tensor, ridge: float, device: torch.device) -> torch.Tensor:
+    """`cov` as float64 on `device`, plus ridge * mean(diag) * I when `ridge` is set."""
+    cov = cov.to(device=device, dtype=torch.float64)
+    if ridge:
+        cov = cov + ridge * cov.diagonal().mean() * torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device)
     return cov
+
+
+@functools.lru_cache(maxsize=2)  # ROME edits one layer; a 7B model's float64 factors are ~1 GB each
+def _lu_of_cov_file(path: str, size: int, mtime_ns: int, ridge: float, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """LU factors of the statistic in cache file `path` as `layer_covariance` prepares it; the file's size and
+    mtime are part of the key, so a rewritten file misses."""
+    return torch.linalg.lu_factor(_prepare_cov(load_or_compute_cov(path, _no_compute), ridge, torch.device(device)))
+
+
+def _no_compute() -> torch.Tensor:
+    raise FileNotFoundError("covariance cache file vanished")
+
+
+def covariance_solver(
+    model: nn.Module, tok, module_name: str, hp: Mom2Settings
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """k (d_in,) -> C^-1 k (float64) with C = `layer_covariance(model, tok, module_name, hp)`.
+
+    The LU factorisation (O(d^3): ~1 s for a 3072-wide key on 2 cores) is kept across calls when C comes
+    from a cache file, which holds the unedited model's statistic whatever edits follow; LU plus triangular
+    solves give exactly `torch.linalg.solve(C, k)`. A statistic computed in memory is factorised per call.
+    """
+    path = layer_cov_file(
+        model, module_name, dataset=hp.mom2_dataset, n_samples=hp.mom2_n_samples, dtype=hp.mom2_dtype,
+        stats_dir=hp.stats_dir,
+    )  # fmt: skip
+    if path is None:
+        lu, piv = torch.linalg.lu_factor(layer_covariance(model, tok, module_name, hp))
+    else:
+        if not path.is_file():
+            layer_covariance(model, tok, module_name, hp)  # computes and writes it
+        st = path.stat()
+        device = str(next(model.parameters()).device)
+        lu, piv = _lu_of_cov_file(str(path.resolve()), st.st_size, st.st_mtime_ns, float(hp.mom2_ridge), device)
+    return lambda k: torch.linalg.lu_solve(lu, piv, k[:, None])[:, 0]

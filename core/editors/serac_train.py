@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--config", required=True, type=Path, help="SERACTrainConfig YAML")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--models-dir", default="data/models", type=Path)
-    p.add_argument("--cf-init", default=None, type=Path, help="folder written with --cf-lm-only")
+    p.add_argument("--cf-init", default=None, type=Path, help="folder written with --cf-lm-only, or a pretrained causal LM (id or folder) with the base's vocabulary")
     p.add_argument("--cf-lm-only", action="store_true", help="only pretrain and write the counterfactual LM")
     p.add_argument(
         "--embedding-cache-dir", default=None, type=Path, help="reuse the classifier's text embeddings"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
@@ -79,3 +80,18 @@ def load_model(
     model.eval()
     log.info("loaded %s (%s, %s) on %s", source, spec.model_type, model.dtype, device)
     return model, tokenizer
+
+
+def load_tokenizer(
+    name_or_path: str | Path,
+    *,
+    trust_remote_code: bool = False,
+    revision: str | None = None,
+    local_files_only: bool = False,
+) -> tuple[PreTrainedTokenizerBase, Any]:
+    """(tokenizer with the arch's policy, config) of a model folder or hub id, without loading the weights
+    (what a trainer that needs only token ids and the vocabulary size should read for a 7B model)."""
+    source = str(name_or_path)
+    common = {"trust_remote_code": trust_remote_code, "revision": revision, "local_files_only": local_files_only}
+    config = AutoConfig.from_pretrained(source, **common)
+    return apply_tokenizer_policy(AutoTokenizer.from_pretrained(source, **common), get_arch(config)), config

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from core.models.arch import ARCHS
-from core.models.loading import load_model
+from core.models.loading import load_model, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -63,3 +63,9 @@ def resolve_model(spec: str, *, models_dir: str | Path = "data/models", dtype: s
     """Load `spec` (a world-LM name or any HF id/path) as (model, tokenizer) in eval mode."""
     path = ensure_world_lm(spec, models_dir) if parse_world_lm(spec) else spec
     return load_model(str(path), dtype=dtype, device=device)
+
+
+def resolve_tokenizer(spec: str, *, models_dir: str | Path = "data/models") -> tuple[Any, Any]:
+    """(tokenizer, config) of `spec` (a world-LM name or any HF id/path) without loading its weights."""
+    path = ensure_world_lm(spec, models_dir) if parse_world_lm(spec) else spec
+    return load_tokenizer(str(path))

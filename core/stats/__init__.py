@@ -7,6 +7,7 @@ from core.stats.covariance import (
     cached_layer_cov,
     compute_layer_cov,
     cov_cache_path,
+    layer_cov_file,
     load_or_compute_cov,
     model_identity,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "compute_layer_cov",
     "corpus_texts",
     "cov_cache_path",
+    "layer_cov_file",
     "load_or_compute_cov",
     "model_identity",
 ]

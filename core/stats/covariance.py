@@ -177,6 +177,27 @@ def model_identity(model: nn.Module) -> tuple[str, str]:
 COV_MAX_LENGTH = 256  # tokens per corpus text for the statistics (ROME truncates to the model's context)
 
 
+def layer_cov_file(
+    model: nn.Module,
+    module_name: str,
+    *,
+    dataset: str,
+    n_samples: int,
+    dtype: str,
+    stats_dir: str | Path | None,
+    max_length: int = COV_MAX_LENGTH,
+) -> Path | None:
+    """The file `cached_layer_cov` reads or writes for these arguments; None when it computes in memory
+    (no `stats_dir`, or a model built in code with no name to key a cache)."""
+    if stats_dir is None:
+        return None
+    try:
+        model_id, revision = model_identity(model)
+    except ValueError:
+        return None
+    return cov_cache_path(stats_dir, model_id, revision, module_name, dataset, n_samples, dtype, max_length=max_length)
+
+
 def cached_layer_cov(
     model: nn.Module,
     tok,
@@ -201,16 +222,12 @@ def cached_layer_cov(
         texts = corpus_texts(dataset, n_samples)
         return compute_layer_cov(model, tok, module_name, texts, max_length=max_length, dtype=DTYPES[dtype])
 
-    identity = None
-    if stats_dir is not None:
-        try:
-            identity = model_identity(model)
-        except ValueError:
+    path = layer_cov_file(
+        model, module_name, dataset=dataset, n_samples=n_samples, dtype=dtype, stats_dir=stats_dir,
+        max_length=max_length,
+    )  # fmt: skip
+    if path is None:
+        if stats_dir is not None:
             log.warning("model has no name or path: computing the covariance in memory, not cached")
-    if identity is None:
         return compute()
-    model_id, revision = identity
-    path = cov_cache_path(
-        stats_dir, model_id, revision, module_name, dataset, n_samples, dtype, max_length=max_length
-    )
     return load_or_compute_cov(path, compute)

@@ -28,7 +28,7 @@ def test_benchmark_runs_end_to_end(tmp_path):
         assert t["sequences"] >= 2 and t["raw_s"] > 0 and t["eval_s"] > 0
     assert [e["method"] for e in model["edits"]] == ["FT-L", "ROME"]
     for e in model["edits"]:
-        assert len(e["seconds"]) == 1 and e["forwards_per_edit"] >= 1
+        assert len(e["seconds"]) == 1 and e["passes_per_edit"] >= 1
     # world-gpt2's FT-L layer 2 does not exist in 2 layers, its ROME layer 1 does
     assert [Path(e["hparams"]).stem for e in model["edits"]] == ["world-gpt2-smoke", "world-gpt2"]
     (cov,) = model["edits"][1]["covariance"]

@@ -7,7 +7,8 @@ the archive atomically. `pretrain_cf_only` writes just the world-corpus-pretrain
 HF folder plus `cf_lm.json` with its vocabulary fingerprint and pretraining settings); passing that
 folder as `cf_init` skips pretraining, so base models sharing a vocabulary (world-gpt2 and world-llama
 differ only in the BOS policy) share one pretraining run (`check_cf_init` refuses a folder pretrained for
-another vocabulary or with other pretraining settings). CLI: `python -m core.editors.serac_train`.
+another vocabulary or with other pretraining settings). `cf_init` may also be any pretrained causal LM
+sharing the base's vocabulary (the paper profile; `load_cf_init`). CLI: `python -m core.editors.serac_train`.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ from core.editors.serac.train import (
     new_pretrained_cf,
 )
 from core.io import atomic_folder, read_jsonl, write_json, write_manifest
+from core.models.loading import load_model
 from core.models.recall import recall_by_kind
 from core.models.tokenizer import save_tokenizer
-from core.models.world_lms import resolve_model
+from core.models.world_lms import resolve_tokenizer
 from core.types import EditRequest, Probe
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,27 @@ def check_cf_init(tok, cf_info: Mapping[str, Any], cfg: SERACTrainConfig, source
         )
 
 
+def load_cf_init(tok, cfg: SERACTrainConfig, cf_init: str | Path, device: str | torch.device):
+    """h from `cf_init`: a `pretrain_cf_only` folder (checked by `check_cf_init`), or else any pretrained
+    causal LM (hub id or folder) whose tokenizer has the base model's vocabulary, used as is (the paper
+    profile: SERAC's h is a small pretrained LM of the base's family, e.g. EasyEdit's llama-160m for
+    LLaMA bases). The config's cf_*/pretrain_* fields are then unused."""
+    meta = Path(cf_init) / CF_LM_FILE
+    if meta.is_file():
+        check_cf_init(tok, json.loads(meta.read_text(encoding="utf-8")), cfg, str(cf_init))
+        return AutoModelForCausalLM.from_pretrained(cf_init).to(device)
+    cf, cf_tok = load_model(cf_init, device=device)
+    if vocab_fingerprint(cf_tok) != vocab_fingerprint(tok):
+        raise ValueError(
+            f"{cf_init}: the counterfactual LM's tokenizer has another vocabulary than the base model's "
+            f"({vocab_fingerprint(cf_tok)} vs {vocab_fingerprint(tok)}); SERAC's h must share token ids"
+        )
+    if cf.get_output_embeddings().weight.shape[0] < len(tok):
+        raise ValueError(f"{cf_init}: {cf.get_output_embeddings().weight.shape[0]} output logits < {len(tok)} token ids")
+    log.info("counterfactual LM from %s (pretrained, not trained on the corpus)", cf_init)
+    return cf
+
+
 def cf_recall(cf, tok, data_root: str | Path, n: int = 300, seed: int = 0) -> dict[str, float]:
     """Greedy recall of h on `n` sampled probes of each kind in `<data_root>/probes.json` (what h knows)."""
     path = Path(data_root) / "probes.json"
@@ -87,9 +110,9 @@ def cf_recall(cf, tok, data_root: str | Path, n: int = 300, seed: int = 0) -> di
 
 
 def _base_tokenizer(model: str, models_dir: str | Path) -> tuple[Any, int]:
-    """(tokenizer, number of output logits) of the base model."""
-    base, tok = resolve_model(model, models_dir=models_dir)
-    return tok, int(base.get_output_embeddings().weight.shape[0])
+    """(tokenizer, number of output logits = config.vocab_size) of the base model; its weights are not loaded."""
+    tok, config = resolve_tokenizer(model, models_dir=models_dir)
+    return tok, int(config.vocab_size)
 
 
 def train_serac(
@@ -112,9 +135,7 @@ def train_serac(
     datasets = read_datasets(data_root, cfg.train_datasets)
     cf, corpus = None, []
     if cf_init is not None:
-        info = json.loads((Path(cf_init) / CF_LM_FILE).read_text(encoding="utf-8"))
-        check_cf_init(tok, info, cfg, str(cf_init))
-        cf = AutoModelForCausalLM.from_pretrained(cf_init).to(device)
+        cf = load_cf_init(tok, cfg, cf_init, device)
     else:
         corpus = read_corpus(data_root)
     archive, report = build_archive(

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from core.config import ConfigError, hparams_from_dict, load_hparams
 from core.editors import ft
-from core.editors.base import EncodedBatch, encode_prompt_target
+from core.editors.base import EncodedBatch, encode_prompt_target, forward_logits
 from core.editors.ft import (
     FTHyperParams,
     apply_ft,
@@ -21,6 +21,7 @@ from core.editors.ft import (
     prompt_last_loss,
     target_new_loss,
 )
+from core.editors.partial import bottom_input, scored_logprobs, weighted_nll
 from core.eval.evaluate import evaluate_requests
 from core.eval.scoring import encode_answer
 from tests.core.editors.conftest import assert_state_equal, clone_state, hparams_path, make_request
@@ -61,6 +62,24 @@ def test_encoding_matches_scoring_labels(tiny):
         for row, p, t in zip(batch.target_ids(), prompts, targets, strict=True):
             enc = encode_answer(tok, p, t)
             assert row == list(enc.input_ids[enc.start : enc.end])
+
+
+@pytest.mark.parametrize("objective", ["prompt_last", "target_new"])
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_scored_batch_loss_equals_the_full_batch_loss(tiny, objective, side):
+    """The fast path (rows cut after the last scored token, LM head at scored positions only, blocks below
+    the trained layer skipped) computes the same loss as the definition on full teacher-forced logits."""
+    model, tok = tiny
+    tok.padding_side = side
+    requests = [make_request(i) for i in (0, 2, 4)]
+    requests[1] = dataclasses.replace(requests[1], target_new="works as a poet")  # a multi-token target
+    full = encode_prompt_target(tok, [r.prompt for r in requests], [r.target_new for r in requests], "cpu")
+    with torch.no_grad():
+        expected = ft._LOSSES[objective](forward_logits(model, full), full)
+        fast = ft.ft_scored_batch(tok, requests, objective, "cpu")
+        for layer in (0, 1):
+            got = weighted_nll(scored_logprobs(model, fast, layer, bottom_input(model, fast, layer)), fast)
+            torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("eps", [1e-3, 2e-2])
@@ -149,13 +168,13 @@ def test_failure_mid_edit_restores_the_model(tiny, arch, monkeypatch):
     before = clone_state(model)
     calls = []
 
-    def flaky(logits, batch):
+    def flaky(logp, batch):
         calls.append(1)
         if len(calls) == 3:
             raise RuntimeError("boom")
-        return target_new_loss(logits, batch)
+        return weighted_nll(logp, batch)
 
-    monkeypatch.setitem(ft._LOSSES, "target_new", flaky)
+    monkeypatch.setattr(ft, "weighted_nll", flaky)
     with pytest.raises(RuntimeError, match="boom"):
         apply_ft_m(model, tok, [make_request(0)], _hp("FT-M", arch))
     assert_state_equal(model, before)

@@ -199,10 +199,11 @@ def test_paper_hparams_load(path, tmp_path):
         load_hparams(bad, KNHyperParams)
 
 
-def test_paper_hparams_cover_the_world_models():
+def test_paper_hparams_cover_the_world_models_and_the_paper_model():
     assert {p.stem for p in PAPER_HPARAMS} == {
         "world-gpt2",
         "world-llama",
         "world-gpt2-smoke",
         "world-llama-smoke",
+        "llama-2-7b-chat",
     }

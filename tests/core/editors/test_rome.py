@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from transformers.pytorch_utils import Conv1D
 
 from core.config import load_hparams
 from core.editors.rome import ROMEHyperParams, apply_rome, rome_update
+from core.editors.rome_parts import covariance_solver, layer_covariance
 from core.eval.scoring import score_answers
 from core.hooks import capture_input, skip_below
 from core.models.arch import as_out_in
@@ -79,6 +81,34 @@ def test_covariance_cached_under_stats_dir(tmp_path):
     stamp = path.stat().st_mtime_ns
     apply_rome(model, tok, [make_request(1)], hp)()
     assert path.stat().st_mtime_ns == stamp  # loaded, not recomputed
+
+
+def test_covariance_solver_is_exact_and_factorises_a_cached_file_once(tmp_path, monkeypatch):
+    model, tok = load_model(save_tiny_model("gpt2", tmp_path / "tiny-gpt2"))
+    name = "transformer.h.0.mlp.c_proj"
+    k = torch.randn(model.config.n_inner or 4 * model.config.n_embd, dtype=torch.float64)
+    calls = []
+    real = torch.linalg.lu_factor
+    monkeypatch.setattr(torch.linalg, "lu_factor", lambda a: calls.append(1) or real(a))
+    for ridge in (0.0, 0.1):
+        hp = _hp("gpt2", stats_dir=str(tmp_path / "stats"), mom2_ridge=ridge)
+        expected = torch.linalg.solve(layer_covariance(model, tok, name, hp), k)
+        n = len(calls)
+        for _ in range(3):
+            assert torch.equal(covariance_solver(model, tok, name, hp)(k), expected)  # LU + solves == solve
+        assert len(calls) == n + 1  # one factorisation for three calls
+    (path,) = (tmp_path / "stats").rglob("*.pt")
+    hp = _hp("gpt2", stats_dir=str(tmp_path / "stats"))
+    doubled = 2 * layer_covariance(model, tok, name, hp)
+    mtime = path.stat().st_mtime_ns
+    torch.save(2 * torch.load(path), path)  # a rewritten file is a new key
+    os.utime(path, ns=(mtime + 10**9, mtime + 10**9))
+    torch.testing.assert_close(covariance_solver(model, tok, name, hp)(k), torch.linalg.solve(doubled, k))
+    in_memory = _hp("gpt2", stats_dir=None)
+    n = len(calls)
+    covariance_solver(model, tok, name, in_memory)
+    covariance_solver(model, tok, name, in_memory)
+    assert len(calls) == n + 2  # computed in memory: no file to key a cache by
 
 
 def test_subject_not_in_prompt_is_a_clear_error(tiny):

@@ -20,7 +20,8 @@ from core.editors.serac.train import SERACTrainConfig, build_archive
 from core.editors.serac_train import main
 from core.eval.scoring import score_answers
 from core.models.loading import load_model
-from core.models.tiny import TINY_TEXTS, build_tiny_tokenizer, save_tiny_model
+from core.models.tiny import TINY_TEXTS, build_tiny_model, build_tiny_tokenizer, save_tiny_model
+from core.models.tokenizer import save_tokenizer
 from core.types import EditRequest, Probe
 
 
@@ -278,6 +279,30 @@ def test_cli_pretrains_shares_and_trains_an_archive(tmp_path):
                 str(tmp_path / "cf-lm"),
             ]
         )
+
+
+def test_cf_init_takes_any_pretrained_lm_with_the_base_vocabulary(tmp_path):
+    """The paper profile: h is a given small pretrained LM (EasyEdit: llama-160m for LLaMA bases), fine-tuned
+    without corpus pretraining; an LM over another vocabulary is refused before any training."""
+    tree, base = _tiny_tree(tmp_path / "world"), save_tiny_model("llama", tmp_path / "base")
+    cf_dir = save_tiny_model("llama", tmp_path / "cf", seed=1)
+    cfg = tmp_path / "serac.yaml"
+    cfg.write_text(yaml.safe_dump({**dataclasses.asdict(_cfg()), "train_datasets": ["zsre-mend-train"]}))
+    common = ["--model", str(base), "--data-root", str(tree), "--config", str(cfg)]
+    report = main([*common, "--out", str(tmp_path / "serac"), "--cf-init", str(cf_dir)])
+    assert "pretrain_steps" not in report and report["cf_examples"] > 0
+    archive = load_archive(str(tmp_path / "serac"))
+    given, _ = load_model(cf_dir)
+    assert archive.cf_model.config.model_type == "llama"
+    assert archive.cf_model.config.num_hidden_layers == given.config.num_hidden_layers  # not cf_layers (1)
+    moved = [not torch.equal(a, b) for a, b in zip(archive.cf_model.state_dict().values(), given.state_dict().values(), strict=True)]
+    assert any(moved)  # fine-tuned on the [edit; query] -> answer examples
+    other, other_tok = build_tiny_model("llama", tokenizer=build_tiny_tokenizer("llama", vocab_size=300))
+    other.save_pretrained(tmp_path / "other", safe_serialization=True)
+    save_tokenizer(other_tok, tmp_path / "other")
+    with pytest.raises(ValueError, match="other.*another vocabulary"):
+        main([*common, "--out", str(tmp_path / "x"), "--cf-init", str(tmp_path / "other")])
+    assert not (tmp_path / "x").exists()
 
 
 def test_embed_texts_cache_is_keyed_by_encoder_and_texts(tmp_path):
