@@ -13,8 +13,9 @@
   stopping below `early_stop_loss`, with ||delta|| clamped to clamp_norm_factor * ||v_init|| (the weight
   decay uses ||delta||, not its square, as in the reference `compute_v.py`, whose defaults assume it).
   Speed: the hidden states entering block `layer` cannot change, so they are computed ONCE; each step
-  runs only blocks >= layer (`core.hooks.skip_below`), all rows in one batch, and the LM head only at the
-  positions that are scored (target tokens and the KL token) instead of over the whole sequence.
+  runs only blocks >= layer, all rows in one batch, and the LM head only at the positions that are scored
+  (target tokens and the KL token) instead of over the whole sequence (`core.editors.partial`, shared
+  with FT).
 """
 
 from __future__ import annotations
@@ -30,10 +31,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.editors.base import train_only
-from core.editors.partial import pad_rows
+from core.editors.partial import ScoredBatch, decoder_blocks, pad_rows, scored_logprobs, weighted_nll
 from core.eval.scoring import encode_answer, sample_generate
-from core.hooks import add_at_positions, capture_input, capture_output, run_until, skip_below
-from core.models.arch import get_arch
+from core.hooks import add_at_positions, capture_input, capture_output, run_until
 from core.models.inputs import position_ids_from_mask
 from core.stats import cached_layer_cov, layer_cov_file, load_or_compute_cov
 from core.types import EditRequest
@@ -142,8 +142,6 @@ def optimise_delta(
     """(delta (d,), v_init (d,)): the optimised vector added to `edit_module`'s output at the lookup token,
     and that output at the lookup token of the plain prompt before the edit (ROME's `target_init`)."""
     device = next(model.parameters()).device
-    arch = get_arch(model)
-    blocks = model.get_submodule(arch.layer.removesuffix(".{}"))  # the ModuleList of decoder blocks
     module = model.get_submodule(edit_module)
     rows, look, tgt = [], [], []  # token ids, lookup index, (first, end) target token span
     for p in prefixes:
@@ -162,34 +160,25 @@ def optimise_delta(
     rows.append(kl_ids)
     look.append(kl_i)
     ids, mask, shifts = pad_rows(rows, tok, device)
-    pos = position_ids_from_mask(mask)
     n = len(prefixes)
     row_idx = torch.arange(n + 1, device=device)
     look_t = torch.tensor([i + s for i, s in zip(look, shifts, strict=True)], device=device)
-    # positions whose logits are scored: those predicting each target token, then the KL row's last token
-    score_rows = [b for b, (a, e) in enumerate(tgt) for _ in range(a, e)] + [n]
-    score_cols = [shifts[b] + t - 1 for b, (a, e) in enumerate(tgt) for t in range(a, e)] + [
-        shifts[n] + len(kl_ids) - 1
-    ]
-    labels = torch.tensor([rows[b][t] for b, (a, e) in enumerate(tgt) for t in range(a, e)], device=device)
-    weights = torch.tensor([1.0 / (e - a) for (a, e) in tgt for _ in range(a, e)], device=device) / n
-    score_rows_t, score_cols_t = (
-        torch.tensor(score_rows, device=device),
-        torch.tensor(score_cols, device=device),
-    )
-    base, head = model.base_model, model.get_output_embeddings()
-
-    def scored_logp() -> torch.Tensor:
-        h = base(input_ids=ids, attention_mask=mask, position_ids=pos).last_hidden_state  # (B, T, d)
-        return torch.log_softmax(head(h[score_rows_t, score_cols_t]).float(), dim=-1)  # (n_scored, V)
-
+    # scored positions: those predicting each target token (the NLL pairs), then the KL row's last token
+    pairs = [(b, t) for b, (a, e) in enumerate(tgt) for t in range(a, e)]
+    batch = ScoredBatch(
+        ids, mask,
+        rows=torch.tensor([b for b, _ in pairs] + [n], device=device),
+        cols=torch.tensor([shifts[b] + t - 1 for b, t in pairs] + [shifts[n] + len(kl_ids) - 1], device=device),
+        pair_pos=torch.arange(len(pairs), device=device),
+        labels=torch.tensor([rows[b][t] for b, t in pairs], device=device),
+        weights=torch.tensor([1.0 / (e - a) for (a, e) in tgt for _ in range(a, e)], device=device) / n,
+    )  # fmt: skip
     with torch.no_grad():
-        block = blocks[layer]
         outs: dict[str, torch.Tensor] = {}
         h_out = module.register_forward_hook(lambda _m, _a, o: outs.__setitem__("out", o))
         try:
-            with capture_input(block) as box:
-                kl_orig = scored_logp()[-1:]  # (1, V)
+            with capture_input(decoder_blocks(model)[layer]) as box:
+                kl_orig = scored_logprobs(model, batch)[-1:]  # (1, V)
         finally:
             h_out.remove()
         hidden_in = box.value.detach()
@@ -197,16 +186,11 @@ def optimise_delta(
     delta = torch.zeros(v_init.shape, device=device, requires_grad=True)
     opt = torch.optim.Adam([delta], lr=settings.v_lr)
     max_norm = settings.clamp_norm_factor * v_init.norm()
-    with (
-        torch.enable_grad(),
-        train_only(model, []),
-        skip_below(blocks, layer, hidden_in),
-        add_at_positions(module, delta, row_idx, look_t),
-    ):
+    with torch.enable_grad(), train_only(model, []), add_at_positions(module, delta, row_idx, look_t):
         for step in range(settings.v_num_grad_steps):
             opt.zero_grad(set_to_none=True)
-            logp = scored_logp()
-            nll = -(logp[:-1].gather(1, labels[:, None]).squeeze(1) * weights).sum()
+            logp = scored_logprobs(model, batch, layer, hidden_in)  # blocks >= layer only
+            nll = weighted_nll(logp, batch)
             kl = F.kl_div(logp[-1:], kl_orig, log_target=True, reduction="batchmean")
             loss = nll + settings.kl_factor * kl + settings.v_weight_decay * delta.norm() / v_init.norm() ** 2
             if log.isEnabledFor(logging.DEBUG):

@@ -89,8 +89,6 @@ def load_cf_init(tok, cfg: SERACTrainConfig, cf_init: str | Path, device: str | 
             f"{cf_init}: the counterfactual LM's tokenizer has another vocabulary than the base model's "
             f"({vocab_fingerprint(cf_tok)} vs {vocab_fingerprint(tok)}); SERAC's h must share token ids"
         )
-    if cf.get_output_embeddings().weight.shape[0] < len(tok):
-        raise ValueError(f"{cf_init}: {cf.get_output_embeddings().weight.shape[0]} output logits < {len(tok)} token ids")
     log.info("counterfactual LM from %s (pretrained, not trained on the corpus)", cf_init)
     return cf
 
