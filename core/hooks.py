@@ -30,21 +30,37 @@ class Captured:
 
 
 @contextlib.contextmanager
+def capture_inputs(modules: dict[str, nn.Module], *, stop: bool = False) -> Iterator[dict[str, Captured]]:
+    """`capture_input` on several modules at once; with `stop`, end the pass once every one has been called.
+
+    Reset the boxes (`box.value = None`) before each forward pass when reusing them.
+    """
+    boxes = {name: Captured() for name in modules}
+    handles = []
+
+    def make_hook(box: Captured):
+        def hook(_mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            x = args[0] if args else kwargs.get("hidden_states", next(iter(kwargs.values())))
+            box.value = x.detach() if stop else x
+            if stop and all(b.value is not None for b in boxes.values()):
+                raise _StopForward
+
+        return hook
+
+    try:
+        for name, module in modules.items():
+            handles.append(module.register_forward_pre_hook(make_hook(boxes[name]), with_kwargs=True))
+        yield boxes
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextlib.contextmanager
 def capture_input(module: nn.Module, *, stop: bool = False) -> Iterator[Captured]:
     """Record the first positional input of `module` on each call; with `stop`, end the forward pass there."""
-    box = Captured()
-
-    def hook(_mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        x = args[0] if args else kwargs.get("hidden_states", next(iter(kwargs.values())))
-        box.value = x.detach() if stop else x
-        if stop:
-            raise _StopForward
-
-    handle = module.register_forward_pre_hook(hook, with_kwargs=True)
-    try:
-        yield box
-    finally:
-        handle.remove()
+    with capture_inputs({"": module}, stop=stop) as boxes:
+        yield boxes[""]
 
 
 def run_until(fn: Callable[[], Any]) -> None:

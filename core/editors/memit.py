@@ -8,7 +8,8 @@ For a batch of requests and layers l_1 < ... < l_L (all of `hp.layers`):
    K_l (d_in, n) = keys of the requests at layer l, averaged over the context prefixes;
    R (d_out, n)  = (z - h(current model at l_L, plain prompt)) / (number of layers still to update);
    Delta W_l     = R K_l^T (lambda C_l + K_l K_l^T)^-1        (Eq. 14-15, lambda = mom2_update_weight),
-   applied in place, so the next layer's keys and residual see it ("recompute").
+   applied in place, so the next layer's keys and residual see it ("recompute"). `memit_solve` computes
+   it through an n x n system and a factorisation of C_l kept across edits (exact in exact arithmetic).
 C_l = E[k k^T] from `core.stats` (cached under `stats_dir`; identity when `mom2_adjustment` is false). The
 solve runs in float64. Scale note: lambda C competes with K K^T through k^T C^-1 k, which is about d_in for
 a typical key, so lambda scales with the key width (15000 for GPT-J's 16384-wide keys; ~d_in here).
@@ -26,7 +27,7 @@ from torch import nn
 
 from core.editors.base import Undo, resolve_module_name, snapshot_parameters
 from core.editors.rome import LocateEditHyperParams
-from core.editors.rome_parts import compute_keys, context_prefixes, layer_covariance, optimise_delta
+from core.editors.rome_parts import compute_keys, context_prefixes, covariance_solver, optimise_delta
 from core.models.arch import as_out_in, get_arch, linear_weight
 from core.types import EditRequest
 
@@ -49,13 +50,18 @@ class MEMITHyperParams(LocateEditHyperParams):
             raise ValueError(f"mom2_update_weight must be a number > 0, got {w!r}")
 
 
-def memit_solve(keys: torch.Tensor, resid: torch.Tensor, cov: torch.Tensor, lam: float) -> torch.Tensor:
-    """Delta W (d_out, d_in) = R K^T (lam C + K K^T)^-1 for K (d_in, n), R (d_out, n), C (d_in, d_in).
+def memit_solve(
+    keys: torch.Tensor, resid: torch.Tensor, c_inv_keys: torch.Tensor, lam: float
+) -> torch.Tensor:
+    """Delta W (d_out, d_in) = R K^T (lam C + K K^T)^-1 for K (d_in, n), R (d_out, n), given C^-1 K (d_in, n).
 
-    Invariant (normal equations): Delta W (lam C + K K^T) = R K^T.
+    Computed as R (lam I_n + K^T C^-1 K)^-1 (C^-1 K)^T (push-through / Woodbury identity: (lam C + K K^T)
+    C^-1 K = K (lam I_n + K^T C^-1 K)), so an edit solves an n x n system instead of a d_in x d_in one and
+    C^-1 comes from `rome_parts.covariance_solver`'s factorisation, kept across edits (C is the unedited
+    model's statistic). Invariant (normal equations): Delta W (lam C + K K^T) = R K^T.
     """
-    a = lam * cov + keys @ keys.T  # (d_in, d_in), symmetric
-    return resid @ torch.linalg.solve(a, keys).T
+    gram = lam * torch.eye(keys.shape[1], dtype=keys.dtype, device=keys.device) + keys.T @ c_inv_keys
+    return resid @ torch.linalg.solve(gram, c_inv_keys.T)  # gram is symmetric
 
 
 def apply_memit(model: nn.Module, tok, requests: Sequence[EditRequest], hp: MEMITHyperParams) -> Undo:
@@ -70,10 +76,10 @@ def apply_memit(model: nn.Module, tok, requests: Sequence[EditRequest], hp: MEMI
         model, [f"{n}.weight" for n in names], description=f"MEMIT on {len(requests)} request(s)"
     )
     try:
-        covs = {}
-        for name in names:  # all before any update: statistics of the unedited model
-            if hp.mom2_adjustment:
-                covs[name] = layer_covariance(model, tok, name, hp)
+        # C^-1 of each layer, from the unedited model's statistics (identity without mom2_adjustment)
+        solvers = {
+            name: covariance_solver(model, tok, name, hp) if hp.mom2_adjustment else None for name in names
+        }
         prefixes = context_prefixes(model, tok, hp.context_template_count, hp.context_template_length)
         zs = []
         for req in requests:
@@ -89,12 +95,10 @@ def apply_memit(model: nn.Module, tok, requests: Sequence[EditRequest], hp: MEMI
             cur = compute_keys(model, tok, block, requests, [""], hp.fact_token, output=True)[:, 0].double().T
             resid = (z - cur) / (len(hp.layers) - i)  # (d, n)
             param, conv1d = linear_weight(model, name)
-            cov = covs.get(name)
-            if cov is None:
-                cov = torch.eye(keys.shape[0], dtype=torch.float64, device=keys.device)
+            c_inv_keys = solvers[name](keys) if solvers[name] is not None else keys
             w = as_out_in(param.data, conv1d)  # (d_out, d_in) view sharing storage
             with torch.no_grad():
-                w.add_(memit_solve(keys, resid, cov, hp.mom2_update_weight).to(w.dtype))
+                w.add_(memit_solve(keys, resid, c_inv_keys, hp.mom2_update_weight).to(w.dtype))
             log.debug("MEMIT layer %d: |resid| %.3g", layer, resid.norm().item())
     except BaseException:
         undo()

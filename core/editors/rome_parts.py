@@ -13,9 +13,10 @@
   stopping below `early_stop_loss`, with ||delta|| clamped to clamp_norm_factor * ||v_init|| (the weight
   decay uses ||delta||, not its square, as in the reference `compute_v.py`, whose defaults assume it).
   Speed: the hidden states entering block `layer` cannot change, so they are computed ONCE; each step
-  runs only blocks >= layer, all rows in one batch, and the LM head only at the positions that are scored
-  (target tokens and the KL token) instead of over the whole sequence (`core.editors.partial`, shared
-  with FT).
+  runs only blocks >= layer, all rows in one batch, only the columns from the first lookup token on
+  (earlier columns' keys/values are kept: `partial.freeze_prefix`; with context templates that skips
+  the template text), and the LM head only at the positions that are scored (target tokens and the KL
+  token) instead of over the whole sequence (`core.editors.partial`, shared with FT).
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.editors.base import train_only
-from core.editors.partial import ScoredBatch, decoder_blocks, pad_rows, scored_logprobs, weighted_nll
+from core.editors.partial import (
+    ScoredBatch,
+    decoder_blocks,
+    freeze_prefix,
+    pad_rows,
+    scored_logprobs,
+    weighted_nll,
+)
 from core.eval.scoring import encode_answer, sample_generate
 from core.hooks import add_at_positions, capture_input, capture_output, run_until
 from core.models.inputs import position_ids_from_mask
@@ -159,7 +167,10 @@ def optimise_delta(
     kl_ids, kl_i = _token_at(tok, kl_prompt, kl_char)
     rows.append(kl_ids)
     look.append(kl_i)
-    ids, mask, shifts = pad_rows(rows, tok, device)
+    # padding on the left aligns the rows' ends: the tokens after each row's lookup token (the same prompt
+    # tail and target in every template row) fill the same last columns, so the frozen prefix below covers
+    # the template text whatever the tokenizer's own padding side
+    ids, mask, shifts = pad_rows(rows, tok, device, side="left")
     n = len(prefixes)
     row_idx = torch.arange(n + 1, device=device)
     look_t = torch.tensor([i + s for i, s in zip(look, shifts, strict=True)], device=device)
@@ -183,13 +194,18 @@ def optimise_delta(
             h_out.remove()
         hidden_in = box.value.detach()
         v_init = outs["out"][0, look_t[0]].detach().float()
+    # delta enters at each row's lookup column, so no column before the first of them can change
+    prefix = freeze_prefix(model, batch, int(look_t.min())) if int(look_t.min()) > 0 else None
+    start = prefix.start if prefix is not None else 0
     delta = torch.zeros(v_init.shape, device=device, requires_grad=True)
     opt = torch.optim.Adam([delta], lr=settings.v_lr)
     max_norm = settings.clamp_norm_factor * v_init.norm()
-    with torch.enable_grad(), train_only(model, []), add_at_positions(module, delta, row_idx, look_t):
+    with torch.enable_grad(), train_only(model, []), add_at_positions(module, delta, row_idx, look_t - start):
         for step in range(settings.v_num_grad_steps):
             opt.zero_grad(set_to_none=True)
-            logp = scored_logprobs(model, batch, layer, hidden_in)  # blocks >= layer only
+            logp = scored_logprobs(
+                model, batch, layer, hidden_in, prefix
+            )  # blocks >= layer, columns >= start
             nll = weighted_nll(logp, batch)
             kl = F.kl_div(logp[-1:], kl_orig, log_target=True, reduction="batchmean")
             loss = nll + settings.kl_factor * kl + settings.v_weight_decay * delta.norm() / v_init.norm() ** 2
@@ -234,15 +250,21 @@ def _prepare_cov(cov: torch.Tensor, ridge: float, device: torch.device) -> torch
     """`cov` as float64 on `device`, plus ridge * mean(diag) * I when `ridge` is set."""
     cov = cov.to(device=device, dtype=torch.float64)
     if ridge:
-        cov = cov + ridge * cov.diagonal().mean() * torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device)
+        cov = cov + ridge * cov.diagonal().mean() * torch.eye(
+            cov.shape[0], dtype=cov.dtype, device=cov.device
+        )
     return cov
 
 
-@functools.lru_cache(maxsize=2)  # ROME edits one layer; a 7B model's float64 factors are ~1 GB each
-def _lu_of_cov_file(path: str, size: int, mtime_ns: int, ridge: float, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+@functools.lru_cache(maxsize=8)  # MEMIT edits up to ~5 layers; a 7B model's float64 factors are ~1 GB each
+def _lu_of_cov_file(
+    path: str, size: int, mtime_ns: int, ridge: float, device: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """LU factors of the statistic in cache file `path` as `layer_covariance` prepares it; the file's size and
     mtime are part of the key, so a rewritten file misses."""
-    return torch.linalg.lu_factor(_prepare_cov(load_or_compute_cov(path, _no_compute), ridge, torch.device(device)))
+    return torch.linalg.lu_factor(
+        _prepare_cov(load_or_compute_cov(path, _no_compute), ridge, torch.device(device))
+    )
 
 
 def _no_compute() -> torch.Tensor:
@@ -252,7 +274,7 @@ def _no_compute() -> torch.Tensor:
 def covariance_solver(
     model: nn.Module, tok, module_name: str, hp: Mom2Settings
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """k (d_in,) -> C^-1 k (float64) with C = `layer_covariance(model, tok, module_name, hp)`.
+    """k (d_in,) or (d_in, n) -> C^-1 k (float64) with C = `layer_covariance(model, tok, module_name, hp)`.
 
     The LU factorisation (O(d^3): ~1 s for a 3072-wide key on 2 cores) is kept across calls when C comes
     from a cache file, which holds the unedited model's statistic whatever edits follow; LU plus triangular
@@ -269,5 +291,7 @@ def covariance_solver(
             layer_covariance(model, tok, module_name, hp)  # computes and writes it
         st = path.stat()
         device = str(next(model.parameters()).device)
-        lu, piv = _lu_of_cov_file(str(path.resolve()), st.st_size, st.st_mtime_ns, float(hp.mom2_ridge), device)
-    return lambda k: torch.linalg.lu_solve(lu, piv, k[:, None])[:, 0]
+        lu, piv = _lu_of_cov_file(
+            str(path.resolve()), st.st_size, st.st_mtime_ns, float(hp.mom2_ridge), device
+        )
+    return lambda k: torch.linalg.lu_solve(lu, piv, k.reshape(k.shape[0], -1)).reshape(k.shape)

@@ -20,7 +20,14 @@ import torch
 from core.io import write_json
 from core.models.arch import get_arch
 from core.models.world_lms import resolve_model
-from core.stats.covariance import COV_MAX_LENGTH, cached_layer_cov, cov_cache_path, model_identity
+from core.stats.corpus import corpus_texts
+from core.stats.covariance import (
+    COV_MAX_LENGTH,
+    DTYPES,
+    compute_layer_covs,
+    layer_cov_file,
+    load_or_compute_cov,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,22 +35,37 @@ log = logging.getLogger(__name__)
 def build_stats(
     model, tok, *, layers: list[int], corpus: str, n_samples: int, dtype: str, out: str
 ) -> list[dict[str, object]]:
-    """Compute (or find) the covariance of each layer's MLP output projection; one summary row per layer."""
+    """Compute (or find) the covariance of each layer's MLP output projection; one summary row per layer.
+
+    The layers not yet cached are computed together in one pass over the corpus (`compute_layer_covs`),
+    each written atomically where `cached_layer_cov` reads it. Rows hold no timings (they are logged),
+    so the stage output depends only on its inputs.
+    """
     template = get_arch(model).mlp_out
-    model_id, revision = model_identity(model)
-    rows = []
-    for layer in layers:
-        name = template.format(layer)
+    names = [template.format(layer) for layer in layers]
+    paths = {}
+    for name in names:
+        paths[name] = layer_cov_file(
+            model, name, dataset=corpus, n_samples=n_samples, dtype=dtype, stats_dir=out
+        )
+        if paths[name] is None:
+            raise ValueError(
+                f"model {model.config._name_or_path!r} has no name or path to key the statistics"
+            )
+    missing = [name for name in names if not paths[name].is_file()]
+    if missing:
         start = time.perf_counter()
-        cov = cached_layer_cov(
-            model, tok, name, dataset=corpus, n_samples=n_samples, dtype=dtype, stats_dir=out
-        )
-        path = cov_cache_path(
-            out, model_id, revision, name, corpus, n_samples, dtype, max_length=COV_MAX_LENGTH
-        )
-        rows.append({"layer": layer, "module": name, "path": str(path), "dim": int(cov.shape[0]),
-                     "trace": float(cov.double().trace()), "seconds": round(time.perf_counter() - start, 2)})  # fmt: skip
-        log.info("layer %d: %s (%.1f s)", layer, path, rows[-1]["seconds"])
+        covs = compute_layer_covs(model, tok, missing, corpus_texts(corpus, n_samples), max_length=COV_MAX_LENGTH,
+                                  dtype=DTYPES[dtype])  # fmt: skip
+        log.info("%d layers in one pass: %.1f s", len(missing), time.perf_counter() - start)
+        for name in missing:
+            load_or_compute_cov(paths[name], lambda name=name: covs[name])
+    rows = []
+    for layer, name in zip(layers, names, strict=True):
+        cov = torch.load(paths[name], map_location="cpu", weights_only=True)
+        rows.append({"layer": layer, "module": name, "path": str(paths[name]), "dim": int(cov.shape[0]),
+                     "trace": float(cov.double().trace())})  # fmt: skip
+        log.info("layer %d: %s", layer, paths[name])
     return rows
 
 

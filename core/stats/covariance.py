@@ -2,9 +2,10 @@
 
 ROME (Meng et al. 2022, Eq. 2) and MEMIT (Meng et al. 2023, Eq. 14-15) precondition their updates with
 the UNCENTRED second moment of the keys k (the input to W_out) over a text corpus (ROME's
-`layer_stats`, easyedit-notes §4). `compute_layer_cov` is pure: it runs the model on `texts` in padded
-batches, reads the key of every non-pad token with a forward pre-hook that STOPS the pass at that
-module (layers above never run), and returns sum(k k^T) / n_tokens.
+`layer_stats`, easyedit-notes §4). `compute_layer_covs` is pure: it runs the model on `texts` in padded
+batches, reads the key of every non-pad token with forward pre-hooks that STOP the pass once the last
+requested module is reached (layers above never run; lower layers run once for all modules), and
+returns sum(k k^T) / n_tokens per module.
 
 Caching (house style 4.6): `cov_cache_path` encodes every input that changes the value
 (`<root>/<org>--<model>@<rev>/<module>/<corpus>-n<N>[-len<L>]-<dtype>.pt`, fixing ROME's key bugs), and
@@ -17,14 +18,14 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from core.hooks import capture_input, run_until
+from core.hooks import capture_inputs, run_until
 from core.io import publish_mode
 from core.models.arch import get_arch
 from core.models.inputs import encode_batch
@@ -39,49 +40,49 @@ DTYPES = {
 }
 
 
-def compute_layer_cov(
+def compute_layer_covs(
     model: nn.Module,
     tok,
-    layer: int | str,
+    module_names: Sequence[str],
     texts: Iterable[str],
     *,
-    module_template: str | None = None,
     batch_size: int = 32,
     max_length: int = 256,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
-) -> torch.Tensor:
-    """E[k k^T] (d_in, d_in) of the input k to the projection of `layer` over the non-pad tokens of `texts`.
+) -> dict[str, torch.Tensor]:
+    """E[k k^T] (d_in, d_in) of the input k to each module in `module_names`, from ONE pass over `texts`.
 
-    `layer` is a layer index (module `module_template.format(layer)`, default the arch's MLP output
-    projection) or a full module name. The sum is accumulated in float64 and returned in `dtype`. The
-    forward pass stops at the module.
+    Each batch runs up to the last of the modules (the pass stops there), so the layers below are
+    computed once for all of them; every module sees exactly the keys it would see alone, summed in the
+    same order, so each result equals `compute_layer_cov` of that module bit for bit. Non-pad tokens
+    only; sums in float64, returned in `dtype`.
     """
-    if isinstance(layer, str):
-        module_name = layer
-    else:
-        module_name = (module_template or get_arch(model).mlp_out).format(layer)
-    module = model.get_submodule(module_name)
+    if not module_names:
+        raise ValueError("no modules to compute a covariance for")
+    modules = {name: model.get_submodule(name) for name in module_names}
     device = device if device is not None else next(model.parameters()).device
-    total: torch.Tensor | None = None
+    totals: dict[str, torch.Tensor] = {}
     count = 0
     batch: list[str] = []
 
     def flush() -> None:
-        nonlocal total, count
+        nonlocal count
         enc = encode_batch(tok, batch, device, padding_side=tok.padding_side)
         enc = {
             k: v[:, :max_length] if tok.padding_side == "right" else v[:, -max_length:]
             for k, v in enc.items()
         }
-        with torch.no_grad(), capture_input(module, stop=True) as box:
+        mask = enc["attention_mask"].bool()
+        with torch.no_grad(), capture_inputs(modules, stop=True) as boxes:
             run_until(lambda: model(**enc))
-        if box.value is None:
-            raise RuntimeError(f"module {module_name!r} was not called in the forward pass")
-        keys = box.value[enc["attention_mask"].bool()].to(torch.float64)  # (n_tokens, d_in)
-        outer = keys.T @ keys
-        total = outer if total is None else total + outer
-        count += keys.shape[0]
+        for name, box in boxes.items():
+            if box.value is None:
+                raise RuntimeError(f"module {name!r} was not called in the forward pass")
+            keys = box.value[mask].to(torch.float64)  # (n_tokens, d_in)
+            outer = keys.T @ keys
+            totals[name] = outer if name not in totals else totals[name] + outer
+        count += int(mask.sum())
 
     for text in texts:
         batch.append(text)
@@ -90,10 +91,31 @@ def compute_layer_cov(
             batch = []
     if batch:
         flush()
-    if total is None or count == 0:
+    if count == 0:
         raise ValueError("no tokens to compute a covariance from")
-    log.info("covariance of %s from %d tokens", module_name, count)
-    return (total / count).to(dtype)
+    log.info("covariance of %s from %d tokens", ", ".join(module_names), count)
+    return {name: (total / count).to(dtype) for name, total in totals.items()}
+
+
+def compute_layer_cov(
+    model: nn.Module,
+    tok,
+    layer: int | str,
+    texts: Iterable[str],
+    *,
+    module_template: str | None = None,
+    **kwargs,
+) -> torch.Tensor:
+    """E[k k^T] of the input to one projection (`compute_layer_covs` of a single module).
+
+    `layer` is a layer index (module `module_template.format(layer)`, default the arch's MLP output
+    projection) or a full module name; `kwargs` as `compute_layer_covs`.
+    """
+    if isinstance(layer, str):
+        module_name = layer
+    else:
+        module_name = (module_template or get_arch(model).mlp_out).format(layer)
+    return compute_layer_covs(model, tok, [module_name], texts, **kwargs)[module_name]
 
 
 def _clean(part: str) -> str:
@@ -195,7 +217,9 @@ def layer_cov_file(
         model_id, revision = model_identity(model)
     except ValueError:
         return None
-    return cov_cache_path(stats_dir, model_id, revision, module_name, dataset, n_samples, dtype, max_length=max_length)
+    return cov_cache_path(
+        stats_dir, model_id, revision, module_name, dataset, n_samples, dtype, max_length=max_length
+    )
 
 
 def cached_layer_cov(

@@ -15,13 +15,14 @@ from core.editors.registry import METHODS
 
 ROOT = Path(__file__).parents[2]
 FILES = sorted(p for p in ROOT.glob("papers/*/hparams/*/*.yaml") if p.parent.name != "TRAINING")
+BENCH_FILES = sorted(ROOT.glob("benchmarks/hparams/*/*/*.yaml"))  # benchmark workloads, same classes
 
 
 def test_paper_hparams_exist():
     assert any(p.stem == "llama-2-7b-chat" for p in FILES), "KnowEdit's paper model needs hparams"
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", FILES + BENCH_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_paper_hparams_load_strictly(path):
     method = path.parent.name
     assert method in METHODS, f"{path}: folder {method!r} is not a registered method"

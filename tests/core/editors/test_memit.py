@@ -24,15 +24,17 @@ def test_solve_satisfies_normal_equations(n):
     x = torch.randn(40, d_in, dtype=torch.float64)
     cov = x.T @ x / 40
     keys, resid = torch.randn(d_in, n, dtype=torch.float64), torch.randn(d_out, n, dtype=torch.float64)
-    dw = memit_solve(keys, resid, cov, lam)
+    dw = memit_solve(keys, resid, torch.linalg.solve(cov, keys), lam)
     assert dw.shape == (d_out, d_in)
     assert torch.allclose(dw @ (lam * cov + keys @ keys.T), resid @ keys.T, atol=1e-10)
+    direct = resid @ keys.T @ torch.linalg.inv(lam * cov + keys @ keys.T)  # Eq. 14 as written
+    assert torch.allclose(dw, direct, atol=1e-10)
 
 
 def test_small_lambda_maps_keys_to_residuals():
     torch.manual_seed(0)
     keys, resid = torch.randn(8, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
-    dw = memit_solve(keys, resid, torch.eye(8, dtype=torch.float64), 1e-9)
+    dw = memit_solve(keys, resid, keys, 1e-9)  # C = I
     assert torch.allclose(dw @ keys, resid, atol=1e-6)
 
 

@@ -11,10 +11,12 @@ from torch import nn
 from transformers.pytorch_utils import Conv1D
 
 from core.config import load_hparams
+from core.editors import rome_parts
+from core.editors.partial import ScoredBatch, freeze_prefix, pad_rows, scored_logprobs
 from core.editors.rome import ROMEHyperParams, apply_rome, rome_update
-from core.editors.rome_parts import covariance_solver, layer_covariance
+from core.editors.rome_parts import covariance_solver, layer_covariance, optimise_delta
 from core.eval.scoring import score_answers
-from core.hooks import capture_input, skip_below
+from core.hooks import add_at_positions, capture_input, skip_below
 from core.models.arch import as_out_in
 from core.models.inputs import position_ids_from_mask
 from core.models.loading import load_model
@@ -96,6 +98,10 @@ def test_covariance_solver_is_exact_and_factorises_a_cached_file_once(tmp_path, 
         n = len(calls)
         for _ in range(3):
             assert torch.equal(covariance_solver(model, tok, name, hp)(k), expected)  # LU + solves == solve
+        ks = torch.stack([k, 2 * k, -k], dim=1)  # (d_in, n): MEMIT's keys, one solve for all columns
+        torch.testing.assert_close(
+            covariance_solver(model, tok, name, hp)(ks), torch.stack([expected, 2 * expected, -expected], 1)
+        )
         assert len(calls) == n + 1  # one factorisation for three calls
     (path,) = (tmp_path / "stats").rglob("*.pt")
     hp = _hp("gpt2", stats_dir=str(tmp_path / "stats"))
@@ -138,3 +144,64 @@ def test_skip_below_reproduces_the_full_forward(arch, tiny):
         skipped = model(**enc).logits
     assert torch.allclose(full, skipped, atol=1e-6)
     assert "forward" not in vars(blocks[0])  # the passthrough is removed on exit
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_frozen_prefix_pass_equals_the_full_pass(arch, tiny, side):
+    """Feeding only the columns from the first edited one on, with the earlier columns' keys/values kept,
+    gives the full pass's log-probs at every scored position, also with a delta added at those columns,
+    and the kept prefix is unchanged by a pass (so every optimisation step sees the same one)."""
+    model, tok = tiny
+    tok.padding_side = side
+    rows = [
+        tok(t)["input_ids"]
+        for t in ("Alice Brown was born in Riga", "The city where Clara Voss lives is Oslo")
+    ]
+    ids, mask, shifts = pad_rows(rows, tok, "cpu")
+    scored = [(shifts[0] + len(rows[0]) - 2, shifts[1] + 5, shifts[1] + len(rows[1]) - 2)]
+    batch = ScoredBatch(
+        ids, mask, rows=torch.tensor([0, 1, 1]), cols=torch.tensor(scored[0]), pair_pos=torch.arange(3),
+        labels=torch.tensor([rows[0][-1], 7, rows[1][-1]]), weights=torch.ones(3),
+    )  # fmt: skip
+    look_rows, look_cols = torch.tensor([0, 1]), torch.tensor([shifts[0] + 2, shifts[1] + 4])
+    start = int(look_cols.min())
+    blocks = model.base_model.h if arch == "gpt2" else model.base_model.layers
+    module = blocks[1].mlp
+    with torch.no_grad(), capture_input(blocks[1]) as box:
+        model.base_model(input_ids=ids, attention_mask=mask, position_ids=batch.position_ids)
+    prefix = freeze_prefix(model, batch, start)
+    kept = [kv[0].clone() for kv in prefix.saved if kv is not None]
+    torch.manual_seed(0)
+    delta = torch.randn(model.config.hidden_size)
+    with torch.no_grad():
+        with add_at_positions(module, delta, look_rows, look_cols):
+            full = scored_logprobs(model, batch, 1, box.value)
+        for _ in range(2):
+            with add_at_positions(module, delta, look_rows, look_cols - start):
+                fast = scored_logprobs(model, batch, 1, box.value, prefix)
+            torch.testing.assert_close(fast, full, rtol=1e-5, atol=1e-5)
+    assert all(
+        torch.equal(a, kv[0])
+        for a, kv in zip(kept, [kv for kv in prefix.saved if kv is not None], strict=True)
+    )
+    assert prefix.rewind().get_seq_length() == start
+    with pytest.raises(ValueError, match="prefix end"):
+        freeze_prefix(model, batch, int(batch.cols.min()) + 1)
+
+
+def test_v_star_with_a_frozen_prefix_matches_the_full_recomputation(tiny, monkeypatch):
+    """optimise_delta's result does not depend on whether the prefix is recomputed each step."""
+    model, tok = tiny
+    req = make_request(2)  # "The city where Clara Voss lives is": the subject starts mid-prompt
+    settings = _hp("gpt2").delta_settings()
+    prefixes = ["", "Some longer context here. "]
+    name = "transformer.h.1.mlp.c_proj" if hasattr(model.base_model, "h") else "model.layers.1.mlp.down_proj"
+    fast, v0 = optimise_delta(model, tok, req, prefixes, layer=1, edit_module=name, settings=settings)
+    monkeypatch.setattr(rome_parts, "freeze_prefix", _full_width_prefix)
+    slow, v1 = optimise_delta(model, tok, req, prefixes, layer=1, edit_module=name, settings=settings)
+    assert torch.equal(v0, v1)
+    torch.testing.assert_close(fast, slow, rtol=1e-3, atol=1e-4 * float(slow.norm()))
+
+
+def _full_width_prefix(model, batch, start):
+    return None  # as if the first lookup column were 0: every column is recomputed each step

@@ -7,7 +7,14 @@ import torch
 
 from core.models.loading import load_model
 from core.models.tiny import TINY_TEXTS, build_tiny_model, save_tiny_model
-from core.stats import compute_layer_cov, corpus_texts, cov_cache_path, load_or_compute_cov, model_identity
+from core.stats import (
+    compute_layer_cov,
+    compute_layer_covs,
+    corpus_texts,
+    cov_cache_path,
+    load_or_compute_cov,
+    model_identity,
+)
 
 TEXTS = list(TINY_TEXTS[:5]) + ["Oslo."]  # different lengths, so batches are padded
 
@@ -42,6 +49,26 @@ def test_forward_stops_at_the_module():
     calls = []
     handle = model.transformer.h[1].register_forward_hook(lambda *a: calls.append(1))
     compute_layer_cov(model, tok, "transformer.h.0.mlp.c_proj", TEXTS)
+    handle.remove()
+    assert calls == []
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_one_pass_over_all_layers_equals_each_layer_alone_bit_for_bit(arch):
+    model, tok = build_tiny_model(arch)
+    template = "transformer.h.{}.mlp.c_proj" if arch == "gpt2" else "model.layers.{}.mlp.down_proj"
+    names = [template.format(i) for i in reversed(range(model.config.num_hidden_layers))]  # order-free
+    together = compute_layer_covs(model, tok, names, TEXTS, batch_size=4)
+    assert list(together) == names
+    for name in names:
+        assert torch.equal(together[name], compute_layer_cov(model, tok, name, TEXTS, batch_size=4))
+
+
+def test_one_pass_stops_after_the_highest_module():
+    model, tok = build_tiny_model("gpt2")
+    calls = []
+    handle = model.transformer.h[1].mlp.register_forward_hook(lambda *a: calls.append(1))
+    compute_layer_covs(model, tok, ["transformer.h.1.attn.c_proj", "transformer.h.0.mlp.c_proj"], TEXTS)
     handle.remove()
     assert calls == []
 
