@@ -195,7 +195,8 @@ def optimise_delta(
         hidden_in = box.value.detach()
         v_init = outs["out"][0, look_t[0]].detach().float()
     # delta enters at each row's lookup column, so no column before the first of them can change
-    prefix = freeze_prefix(model, batch, int(look_t.min())) if int(look_t.min()) > 0 else None
+    first = int(look_t.min())
+    prefix = freeze_prefix(model, batch, first) if first > 0 else None
     start = prefix.start if prefix is not None else 0
     delta = torch.zeros(v_init.shape, device=device, requires_grad=True)
     opt = torch.optim.Adam([delta], lr=settings.v_lr)
@@ -203,9 +204,8 @@ def optimise_delta(
     with torch.enable_grad(), train_only(model, []), add_at_positions(module, delta, row_idx, look_t - start):
         for step in range(settings.v_num_grad_steps):
             opt.zero_grad(set_to_none=True)
-            logp = scored_logprobs(
-                model, batch, layer, hidden_in, prefix
-            )  # blocks >= layer, columns >= start
+            # blocks >= layer, columns >= start
+            logp = scored_logprobs(model, batch, layer, hidden_in, prefix)
             nll = weighted_nll(logp, batch)
             kl = F.kl_div(logp[-1:], kl_orig, log_target=True, reduction="batchmean")
             loss = nll + settings.kl_factor * kl + settings.v_weight_decay * delta.norm() / v_init.norm() ** 2

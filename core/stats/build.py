@@ -53,16 +53,15 @@ def build_stats(
                 f"model {model.config._name_or_path!r} has no name or path to key the statistics"
             )
     missing = [name for name in names if not paths[name].is_file()]
+    covs = {}
     if missing:
         start = time.perf_counter()
         covs = compute_layer_covs(model, tok, missing, corpus_texts(corpus, n_samples), max_length=COV_MAX_LENGTH,
                                   dtype=DTYPES[dtype])  # fmt: skip
         log.info("%d layers in one pass: %.1f s", len(missing), time.perf_counter() - start)
-        for name in missing:
-            load_or_compute_cov(paths[name], lambda name=name: covs[name])
     rows = []
     for layer, name in zip(layers, names, strict=True):
-        cov = torch.load(paths[name], map_location="cpu", weights_only=True)
+        cov = load_or_compute_cov(paths[name], lambda name=name: covs[name])  # writes the new ones atomically
         rows.append({"layer": layer, "module": name, "path": str(paths[name]), "dim": int(cov.shape[0]),
                      "trace": float(cov.double().trace())})  # fmt: skip
         log.info("layer %d: %s", layer, paths[name])

@@ -196,7 +196,13 @@ def test_v_star_with_a_frozen_prefix_matches_the_full_recomputation(tiny, monkey
     settings = _hp("gpt2").delta_settings()
     prefixes = ["", "Some longer context here. "]
     name = "transformer.h.1.mlp.c_proj" if hasattr(model.base_model, "h") else "model.layers.1.mlp.down_proj"
+    starts = []
+    real = rome_parts.freeze_prefix
+    monkeypatch.setattr(
+        rome_parts, "freeze_prefix", lambda m, b, start: starts.append(start) or real(m, b, start)
+    )
     fast, v0 = optimise_delta(model, tok, req, prefixes, layer=1, edit_module=name, settings=settings)
+    assert starts and starts[0] > 0  # the fast run did freeze a prefix
     monkeypatch.setattr(rome_parts, "freeze_prefix", _full_width_prefix)
     slow, v1 = optimise_delta(model, tok, req, prefixes, layer=1, edit_module=name, settings=settings)
     assert torch.equal(v0, v1)
