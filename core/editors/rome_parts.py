@@ -1,9 +1,11 @@
 """Shared locate-then-edit steps of ROME and MEMIT: context templates, keys, the target-vector optimisation.
 
 - `context_prefixes`: ROME §3 averages keys and losses over short random prefixes ("{}" plus texts
-  sampled from the model). EasyEdit samples with `generate_fast` and caches them globally; we sample
-  top-5 from the model being edited with fixed per-prefix seeds (`core.eval.scoring.sample_generate`),
-  so they are deterministic and never shared between models.
+  sampled from the model). EasyEdit samples with `generate_fast` and caches them in one global, whichever
+  model asks next; we sample top-5 with fixed per-prefix seeds (`core.eval.scoring.sample_generate`)
+  and cache them per model object (weakly) and per (tokenizer, count, length, seed): like the reference,
+  they are sampled once, from the model as first seen, and later edits (sequential or after a restore)
+  reuse them instead of paying `count` generation passes per edit call; two models never share them.
 - `compute_keys`: the input k of the edited projection at the subject's last token (`fact_token:
   subject_last`) or the prompt's last token (`last`), one row per text (ROME Eq. 3 before averaging).
 - `optimise_delta`: ROME §3 "computing v*" / MEMIT Eq. 16-17 (compute_z). A vector delta is added to
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -63,10 +66,24 @@ class DeltaSettings:
     fact_token: str
 
 
+_PREFIX_CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, tuple[str, ...]]] = weakref.WeakKeyDictionary()
+
+
 def context_prefixes(model: nn.Module, tok, count: int, length: int, seed: int = 0) -> list[str]:
-    """[""] + `count` prefixes "<sampled text>. ", sampled top-5 from the model, `length` tokens each."""
+    """[""] + `count` prefixes "<sampled text>. ", sampled top-5 from the model, `length` tokens each.
+
+    Sampled on the first call for this model object and key, then served from the cache (module docstring).
+    """
     if count == 0:
         return [""]
+    per_model = _PREFIX_CACHE.setdefault(model, {})
+    key = (tok.name_or_path, len(tok), count, length, seed)
+    if key not in per_model:
+        per_model[key] = tuple(_sample_prefixes(model, tok, count, length, seed))
+    return list(per_model[key])
+
+
+def _sample_prefixes(model: nn.Module, tok, count: int, length: int, seed: int) -> list[str]:
     starts = [PREFIX_STARTS[i % len(PREFIX_STARTS)] for i in range(count)]
     gens = sample_generate(
         model, tok, starts, seeds=[seed * 1000 + i for i in range(count)], max_length=length

@@ -4,11 +4,17 @@
 builds a fresh `cfg.arch` model (config bos/eos/pad ids = the tokenizer's), trains it with
 `core.models.training` (whole-sequence LM loss, AdamW, warmup + cosine), stops soon after trained
 recall reaches the target, measures greedy recall on every probe kind, and writes the model
-(safetensors), the tokenizer, `train_report.json` and `manifest.json`. The folder is assembled
-next to `out_dir` and renamed into place, so a failed run never leaves a half checkpoint. It loads
-back with `core.models.load_model` like any checkpoint.
+(safetensors), the tokenizer and `train_report.json`. The folder is assembled next to `out_dir`
+and renamed into place, so a failed run never leaves a half checkpoint. It loads back with
+`core.models.load_model` like any checkpoint.
 
-CLI: `python -m core.models.pretrain --world-profile default --arch gpt2 --out data/models/world-gpt2`.
+The folder holds only what the inputs determine (weights, tokenizer, config, loss curve, recall,
+package versions), so a rebuild from the same inputs has the same content hash and DVC does not
+mark every downstream stage stale. What varies per run (minutes, timestamps of the loss curve,
+machine load, git revision, platform) goes to a separate run log (`run_log`, `--run-log`).
+
+CLI: `python -m core.models.pretrain --world-profile default --arch gpt2 --out data/models/world-gpt2
+--run-log reports/world_lm/runs/world-gpt2.json`.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM
 
-from core.io import atomic_folder, write_json, write_manifest
+from core.io import atomic_folder, build_manifest, package_versions, write_json
 from core.models.arch import get_arch
 from core.models.configs import make_config
 from core.models.pretrain_config import PretrainConfig, pretrain_profile
@@ -58,11 +64,13 @@ def pretrain_world_lm(
     *,
     device: str | torch.device = "cpu",
     run_info: Mapping[str, Any] | None = None,
+    run_log: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train, evaluate and save one world LM into `out_dir`; returns the train report.
+    """Train, evaluate and save one world LM into `out_dir`; returns the full train report.
 
-    `run_info` (e.g. world profile and seed) is copied into the report and the manifest.
-    Same corpus, config and thread count -> same weights, unless the time budget fires.
+    `run_info` (e.g. world profile and seed) is copied into the report. The folder gets
+    `stable_report(report)`; `run_log`, when given, gets the whole report plus a run manifest.
+    Same corpus, config and thread count -> same weights and folder, unless the time budget fires.
     """
     torch.set_num_threads(cfg.n_threads)
     start = time.perf_counter()
@@ -121,9 +129,24 @@ def pretrain_world_lm(
         "recall_checks": train_log.evals,
         "recall": recall,
         "n_probes": {k: len(v) for k, v in probe_sets.items()},
+        "packages": package_versions(),
     }
-    _save(model, tok, report, Path(out_dir))
+    _save(model, tok, stable_report(report), Path(out_dir))
+    if run_log is not None:
+        write_json(Path(run_log), {"manifest": build_manifest(report["config"]), "report": report})
     return report
+
+
+# report fields that change from run to run with the same inputs (time, machine load)
+RUN_ONLY_FIELDS = ("omp_wait_policy", "load_average_at_end", "train_minutes", "eval_minutes", "total_minutes")
+
+
+def stable_report(report: Mapping[str, Any]) -> dict[str, Any]:
+    """`report` without its run-dependent parts: RUN_ONLY_FIELDS and every row's `elapsed_s`."""
+    out = {k: v for k, v in report.items() if k not in RUN_ONLY_FIELDS}
+    for key in ("loss_curve", "recall_checks"):
+        out[key] = [{k: v for k, v in row.items() if k != "elapsed_s"} for row in report[key]]
+    return out
 
 
 def _save(model: Any, tok: Any, report: dict[str, Any], out: Path) -> None:
@@ -132,7 +155,6 @@ def _save(model: Any, tok: Any, report: dict[str, Any], out: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)
         save_tokenizer(tok, tmp)
         write_json(tmp / "train_report.json", report)
-        write_manifest(tmp, report["config"], run_info=report["run_info"])
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -146,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--world-seed", type=int, default=0)
     p.add_argument("--arch", required=True)
     p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--run-log", type=Path, default=None, help="JSON file for the run's timings and manifest")
     p.add_argument("--seed", type=int, default=0, help="training seed (init and data order)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--time-budget-s", type=float, default=None, help="override the profile's budget")
@@ -160,7 +183,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     world = build_world(args.world_profile, seed=args.world_seed)
     info = {"world_profile": args.world_profile, "world_seed": args.world_seed, "seed": args.seed}
     report = pretrain_world_lm(
-        pretraining_corpus(world), recall_probes(world), cfg, args.out, device=args.device, run_info=info
+        pretraining_corpus(world), recall_probes(world), cfg, args.out, device=args.device, run_info=info,
+        run_log=args.run_log,
     )
     log.info("wrote %s: recall %s in %.1f min", args.out, report["recall"], report["total_minutes"])
     return report

@@ -1,9 +1,12 @@
 """Summarise world-LM checkpoints' train reports into one recall table (JSON + Markdown).
 
-    python -m core.models.report --out reports/world_lm data/models/world-gpt2 data/models/world-llama
+    python -m core.models.report --out reports/world_lm --run-logs reports/world_lm/runs \
+        data/models/world-gpt2 data/models/world-llama
 
-Reads each checkpoint's `train_report.json` (written by `core.models.pretrain`) and writes
-`recall.json` (flat numbers per model) and `recall.md` (the table the README quotes), atomically.
+Reads each checkpoint's `train_report.json` and its run log `<run-logs>/<folder name>.json` (both
+written by `core.models.pretrain`; the log holds the minutes, which are not part of the
+checkpoint) and writes `recall.json` (flat numbers per model) and `recall.md` (the table the README
+quotes), atomically.
 The gates are the foundation issue's targets; a row says whether each is met, never hides a miss.
 """
 
@@ -24,11 +27,22 @@ GATES: dict[str, float | None] = {
 MAX_TRAIN_MINUTES = {"default": 10.0, "smoke": 1.0}
 
 
-def summarize_reports(model_dirs: Sequence[str | Path]) -> dict[str, dict[str, Any]]:
-    """Per model name: recall per probe kind, gate verdicts, minutes, parameters, steps."""
+def _run_report(log_dir: Path, name: str) -> dict[str, Any]:
+    path = log_dir / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no run log for {name} (written by core.models.pretrain --run-log)")
+    run = json.loads(path.read_text())
+    if not isinstance(run, dict) or "train_minutes" not in run.get("report", {}):
+        raise ValueError(f"{path}: field report.train_minutes is missing")
+    return run["report"]
+
+
+def summarize_reports(model_dirs: Sequence[str | Path], run_logs: str | Path) -> dict[str, dict[str, Any]]:
+    """Per model name: recall per probe kind, gate verdicts, minutes (from `run_logs`), parameters, steps."""
     out = {}
     for d in model_dirs:
         rep = json.loads((Path(d) / "train_report.json").read_text())
+        rep = {**rep, **_run_report(Path(run_logs), Path(d).name)}
         profile = rep.get("run_info", {}).get("world_profile", "default")
         row: dict[str, Any] = {
             "arch": rep["arch"], "world_profile": profile, "n_params": rep["n_params"],
@@ -68,9 +82,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     """CLI entry point (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--run-logs", required=True, type=Path, help="folder of the models' run logs")
     ap.add_argument("model_dirs", nargs="+")
     args = ap.parse_args(argv)
-    summary = summarize_reports(args.model_dirs)
+    summary = summarize_reports(args.model_dirs, args.run_logs)
     write_json(args.out / "recall.json", summary)
     atomic_write_text(args.out / "recall.md", to_markdown(summary))
 

@@ -20,7 +20,7 @@ from core.hooks import add_at_positions, capture_input, skip_below
 from core.models.arch import as_out_in
 from core.models.inputs import position_ids_from_mask
 from core.models.loading import load_model
-from core.models.tiny import save_tiny_model
+from core.models.tiny import build_tiny_model, save_tiny_model
 from tests.core.editors.conftest import assert_state_equal, clone_state, hparams_path, make_request
 
 
@@ -211,3 +211,18 @@ def test_v_star_with_a_frozen_prefix_matches_the_full_recomputation(tiny, monkey
 
 def _full_width_prefix(model, batch, start):
     return None  # as if the first lookup column were 0: every column is recomputed each step
+
+
+def test_context_prefixes_are_sampled_once_per_model(tiny, arch, monkeypatch):
+    model, tok = tiny
+    other, _ = build_tiny_model(arch, seed=0)
+    calls = []
+    real = rome_parts.sample_generate
+    monkeypatch.setattr(rome_parts, "sample_generate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = rome_parts.context_prefixes(model, tok, 3, 4, seed=7)
+    assert len(first) == 4 and first[0] == "" and len(calls) == 1
+    assert rome_parts.context_prefixes(model, tok, 3, 4, seed=7) == first and len(calls) == 1
+    rome_parts.context_prefixes(model, tok, 3, 4, seed=8)  # another key samples again
+    rome_parts.context_prefixes(other, tok, 3, 4, seed=7)  # so does another model object
+    assert len(calls) == 3
+    assert rome_parts.context_prefixes(model, tok, 0, 4) == [""] and len(calls) == 3
