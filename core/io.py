@@ -117,20 +117,41 @@ def package_versions(names: Iterable[str] = _PACKAGES) -> dict[str, str]:
     return out
 
 
-def build_manifest(params: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """A run manifest: git revision, parameters, package and Python versions, plus `extra` fields."""
+def build_manifest(params: dict[str, Any], *, stable: bool = False, **extra: Any) -> dict[str, Any]:
+    """A run manifest: git revision, parameters, package and Python versions, plus `extra` fields.
+
+    `stable=True` leaves out the git revision and the platform string, for manifests inside outputs
+    that other DVC stages read: there they would change the output's hash on every commit or machine
+    although the content is the same (the run log beside such an output keeps the full manifest).
+    """
+    run = {} if stable else {"git_revision": git_revision(), "platform": platform.platform()}
     return {
-        "git_revision": git_revision(),
+        **run,
         "parameters": params,
         "packages": package_versions(),
         "python": sys.version.split()[0],
-        "platform": platform.platform(),
         **extra,
     }
 
 
-def write_manifest(out_dir: str | Path, params: dict[str, Any], **extra: Any) -> Path:
+def split_timings(report: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(`report` without its timing fields, those fields): top-level keys `seconds`, `*_seconds`, `*_minutes`.
+
+    Outputs that other DVC stages read keep the first part, so equal inputs give an equal hash; the
+    second part goes to a run log.
+    """
+    timed = {k for k in report if k == "seconds" or k.endswith(("_seconds", "_minutes"))}
+    return {k: v for k, v in report.items() if k not in timed}, {k: report[k] for k in sorted(timed)}
+
+
+def write_run_log(path: str | Path | None, params: dict[str, Any], timings: dict[str, Any]) -> None:
+    """Write a run log (full manifest + timings) to `path`; nothing when `path` is None."""
+    if path is not None:
+        write_json(path, {"manifest": build_manifest(params), **timings})
+
+
+def write_manifest(out_dir: str | Path, params: dict[str, Any], *, stable: bool = False, **extra: Any) -> Path:
     """Write `manifest.json` into `out_dir` and return its path."""
     path = Path(out_dir) / "manifest.json"
-    write_json(path, build_manifest(params, **extra))
+    write_json(path, build_manifest(params, stable=stable, **extra))
     return path

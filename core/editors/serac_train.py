@@ -8,7 +8,8 @@ reads the base model's tokenizer (`--model`: a world-LM name or any `load_model`
 found under `--models-dir`), the train splits named by the config and the world corpus under
 `--data-root`, and writes the archive folder `--out` atomically (`core.editors.serac.archive`).
 `--cf-lm-only` writes just the world-corpus-pretrained counterfactual LM (a plain HF folder plus
-`cf_lm.json` with its vocabulary fingerprint and pretraining settings); passing such a folder as
+`cf_lm.json` with its vocabulary fingerprint and pretraining settings); `--run-log FILE` gets the
+timings and the full manifest, which the output folders leave out so equal inputs give equal folders; passing such a folder as
 `--cf-init` skips pretraining, so base models that share a vocabulary (world-gpt2 and world-llama differ
 only in the BOS policy) share one pretraining run. Seeded and deterministic for a fixed thread count.
 The work is done by `core.editors.serac.pipeline` (`train_serac`, `pretrain_cf_only`).
@@ -45,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--run-log", default=None, type=Path, help="JSON file for the run's timings and full manifest")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     common = {
@@ -52,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "seed": args.seed,
         "device": args.device,
         "threads": args.threads,
+        "run_log": args.run_log,
     }
     if args.cf_lm_only:
         if args.cf_init is not None:

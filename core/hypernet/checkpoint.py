@@ -15,6 +15,7 @@ network config differs from the caller's. Writes go through a temporary file and
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -45,10 +46,12 @@ def save_editor(editor: MENDEditor, path: str | Path, info: dict[str, Any] | Non
         "state_dict": {k: v.detach().cpu().clone() for k, v in editor.state_dict().items()},
         "info": dict(info or {}),
     }
+    buf = io.BytesIO()  # saving to a file would name the zip's root folder after the random temp name
+    torch.save(blob, buf)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        torch.save(blob, tmp)
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getvalue())
         publish_mode(tmp)
         os.replace(tmp, path)
     except BaseException:

@@ -12,9 +12,13 @@ gets, each written atomically:
 
     editor.pt      the best editor only (`core.hypernet.checkpoint`; load with MENDHyperParams.archive)
     config.yaml    the training config as used
-    history.jsonl  one row per validation: step, seconds, mean training losses since the last row, val metrics
-    metrics.json   best validation metrics, best step, stop reason, counts, seconds
-    manifest.json  git revision, arguments, package versions
+    history.jsonl  one row per validation: step, mean training losses since the last row, val metrics
+    metrics.json   best validation metrics, best step, stop reason, counts
+    manifest.json  arguments, package versions
+
+The folder holds only what the inputs determine, so retraining with the same inputs gives the same DVC
+hash. `--run-log FILE` receives what varies per run: the full manifest (git revision, platform), the
+total seconds and each validation row's seconds.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from core.data import read_requests
 from core.data.trees import dataset_file
 from core.hypernet.config import MENDTrainConfig
 from core.hypernet.trainer import TrainResult, train_editor
-from core.io import atomic_write_text, write_json, write_jsonl, write_manifest
+from core.io import atomic_write_text, build_manifest, write_json, write_jsonl, write_manifest
 from core.models.world_lms import resolve_model
 from core.types import EditRequest
 
@@ -54,7 +58,7 @@ def _plain(obj: Any) -> Any:
 
 def run_training(
     *, model: str, data_root: str, train: str, val: str | None, config: str | Path, out: str | Path,
-    models_dir: str | Path = "data/models", device: str = "cpu", threads: int = 1,
+    models_dir: str | Path = "data/models", device: str = "cpu", threads: int = 1, run_log: str | Path | None = None,
 ) -> TrainResult:  # fmt: skip
     """Train per the arguments (see the module docstring) and write the output folder."""
     start = time.perf_counter()
@@ -81,14 +85,17 @@ def run_training(
     seconds = round(time.perf_counter() - start, 2)
     atomic_write_text(out / "config.yaml", yaml.safe_dump({k: _plain(v) for k, v in dataclasses.asdict(cfg).items()},
                                                           sort_keys=False))  # fmt: skip
-    write_jsonl(out / "history.jsonl", result.history)
+    write_jsonl(out / "history.jsonl", [{k: v for k, v in row.items() if k != "seconds"} for row in result.history])
     write_json(out / "metrics.json", {
         **{f"best/{k}": v for k, v in result.best.items()}, "best_step": result.best_step,
         "stopped": result.stopped, "steps": result.history[-1]["step"], "n_train": len(train_reqs),
-        "n_val": min(len(val_reqs), cfg.val_size), "seconds": seconds,
+        "n_val": min(len(val_reqs), cfg.val_size),
     })  # fmt: skip
-    write_manifest(out, {**info, "config": str(config), "models_dir": str(models_dir), "device": device,
-                         "threads": threads}, seconds=seconds)  # fmt: skip
+    params = {**info, "config": str(config), "models_dir": str(models_dir), "device": device, "threads": threads}
+    write_manifest(out, params, stable=True)
+    if run_log is not None:
+        write_json(run_log, {"manifest": build_manifest(params), "seconds": seconds,
+                             "history_seconds": [{"step": r["step"], "seconds": r["seconds"]} for r in result.history]})  # fmt: skip
     log.info("MEND editor for %s: best step %d %s (%s, %.0f s)", model, result.best_step, result.best,
              result.stopped, seconds)  # fmt: skip
     return result
@@ -109,10 +116,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--models-dir", default="data/models", help="folder of the world LMs")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--run-log", default=None, help="JSON file for the run's timings and full manifest")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_training(model=a.model, data_root=a.data_root, train=a.train, val=a.val, config=a.config, out=a.out,
-                 models_dir=a.models_dir, device=a.device, threads=a.threads)  # fmt: skip
+                 models_dir=a.models_dir, device=a.device, threads=a.threads, run_log=a.run_log)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from typing import Literal
 import pytest
 
 from core.config import ConfigError, hparams_from_dict, load_hparams
-from core.io import build_manifest, read_jsonl, write_json, write_jsonl
+from core.io import build_manifest, read_jsonl, split_timings, write_json, write_jsonl
 from core.types import EditRecord, MetricValue
 
 
@@ -89,6 +89,18 @@ def test_manifest_has_revision_parameters_and_versions():
     assert m["parameters"] == {"n": 3} and m["seconds"] == 1.5
     assert m["packages"]["torch"] != "absent"
     json.dumps(m)
+    assert "git_revision" in m and "platform" in m
+    stable = build_manifest({"n": 3}, stable=True)
+    assert "git_revision" not in stable and "platform" not in stable and stable["parameters"] == {"n": 3}
+
+
+def test_split_timings_takes_only_top_level_time_fields():
+    report = {"seconds": 2.0, "cf_minutes": 1.5, "eval_seconds": 0.1, "steps": 9, "minutes_cap": 3,
+              "nested": {"seconds": 1.0}}
+    assert split_timings(report) == (
+        {"steps": 9, "minutes_cap": 3, "nested": {"seconds": 1.0}},
+        {"cf_minutes": 1.5, "eval_seconds": 0.1, "seconds": 2.0},
+    )
 
 
 def test_edit_record_row_keeps_pre_and_post_tags_apart():

@@ -7,7 +7,7 @@ into place, so a failed run never leaves half an archive; MEND-style: no base-mo
     classifier.pt      state dict of the `ScopeHead` (tensors only; loaded with weights_only=True)
     cf/                the counterfactual model h (a small GPT-2) and a copy of its training tokenizer
     train_report.json  data sizes, losses, validation accuracy of both parts
-    manifest.json      git revision, the training config, package versions
+    manifest.json      the training config, package versions (git revision and timings: the run log)
 
 The counterfactual model reads the base model's token ids, so an archive only fits base models whose
 tokenizer has the same fingerprint (vocabulary, merges, special tokens, pre/post-processing); a mismatch
@@ -130,7 +130,7 @@ def save_archive(
             },
         )
         write_json(tmp / "train_report.json", dict(report))
-        write_manifest(tmp, dict(config))
+        write_manifest(tmp, dict(config), stable=True)
     return Path(out_dir)
 
 

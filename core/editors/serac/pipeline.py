@@ -34,7 +34,7 @@ from core.editors.serac.train import (
     build_archive,
     new_pretrained_cf,
 )
-from core.io import atomic_folder, read_jsonl, write_json, write_manifest
+from core.io import atomic_folder, read_jsonl, split_timings, write_json, write_manifest, write_run_log
 from core.models.loading import load_model
 from core.models.recall import recall_by_kind
 from core.models.tokenizer import save_tokenizer
@@ -125,8 +125,13 @@ def train_serac(
     device: str = "cpu",
     threads: int = 1,
     embedding_cache_dir: str | Path | None = None,
+    run_log: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train and write the SERAC archive for `model` (see the module docstring); returns the train report."""
+    """Train and write the SERAC archive for `model` (see the module docstring); returns the train report.
+
+    The archive's report and manifest leave out timings and the git revision (`core.io.split_timings`,
+    stable manifest), so retraining with equal inputs gives an equal folder; `run_log` gets those.
+    """
     torch.set_num_threads(threads)
     cfg = config if isinstance(config, SERACTrainConfig) else load_hparams(config, SERACTrainConfig)
     tok, vocab_size = _base_tokenizer(model, models_dir)
@@ -157,7 +162,9 @@ def train_serac(
         "threads": threads,
         "config": dataclasses.asdict(cfg),
     }
-    save_archive(out_dir, archive, tok, {**report, "run": run}, run)
+    stable, timings = split_timings({**report, "run": run})
+    save_archive(out_dir, archive, tok, stable, run)
+    write_run_log(run_log, run, timings)
     log.info("wrote SERAC archive %s", out_dir)
     return report
 
@@ -172,8 +179,12 @@ def pretrain_cf_only(
     seed: int = 0,
     device: str = "cpu",
     threads: int = 1,
+    run_log: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Pretrain the counterfactual LM on the world corpus; write it (HF folder + cf_lm.json) to `out_dir`."""
+    """Pretrain the counterfactual LM on the world corpus; write it (HF folder + cf_lm.json) to `out_dir`.
+
+    Timings go to `run_log`, not into the folder (as `train_serac`).
+    """
     torch.set_num_threads(threads)
     cfg = config if isinstance(config, SERACTrainConfig) else load_hparams(config, SERACTrainConfig)
     tok, vocab_size = _base_tokenizer(model, models_dir)
@@ -188,10 +199,12 @@ def pretrain_cf_only(
         "threads": threads,
         **info,
     }
+    params = {"model": model, "data_root": str(data_root), **meta["config"], "seed": seed}
     with atomic_folder(out_dir) as tmp:
         cf.save_pretrained(tmp, safe_serialization=True)
         save_tokenizer(tok, tmp)
-        write_json(tmp / CF_LM_FILE, meta)
-        write_manifest(tmp, {"model": model, "data_root": str(data_root), **meta["config"], "seed": seed})
+        write_json(tmp / CF_LM_FILE, split_timings(meta)[0])
+        write_manifest(tmp, params, stable=True)
+    write_run_log(run_log, params, split_timings(meta)[1])
     log.info("wrote pretrained counterfactual LM %s (%d steps)", out_dir, info["pretrain_steps"])
     return meta

@@ -253,8 +253,16 @@ def test_cli_pretrains_shares_and_trains_an_archive(tmp_path):
     common = ["--model", str(model_dir), "--data-root", str(tree), "--config", str(cfg)]
     meta = main([*common, "--out", str(tmp_path / "cf-lm"), "--cf-lm-only"])
     assert meta["pretrain_steps"] > 0 and (tmp_path / "cf-lm" / "cf_lm.json").is_file()
-    report = main([*common, "--out", str(tmp_path / "serac"), "--cf-init", str(tmp_path / "cf-lm")])
+    serac = [*common, "--out", str(tmp_path / "serac"), "--cf-init", str(tmp_path / "cf-lm")]
+    report = main([*serac, "--run-log", str(tmp_path / "run.json")])
     assert report["n_train_edits"] == 18 and "pretrain_steps" not in report  # h came from --cf-init
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["total_minutes"] > 0 and run["manifest"]["git_revision"]
+    saved = json.loads((tmp_path / "serac" / "train_report.json").read_text())
+    assert "total_minutes" not in saved and saved["n_train_edits"] == 18
+    files = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "serac").rglob("*") if p.is_file()}
+    main(serac)  # same inputs -> byte-identical archive (same DVC hash)
+    assert {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "serac").rglob("*") if p.is_file()} == files
     archive = load_archive(str(tmp_path / "serac"))
     assert archive.info["config"]["cf_layers"] == 1 and archive.encoder_name == "hashing-bow-64"
     model, tok = load_model(model_dir)

@@ -37,9 +37,15 @@ def test_cli_writes_the_output_folder(tmp_path, val):
     out = tmp_path / "out"
     argv = ["--model", str(model_dir), "--data-root", str(tmp_path / "data"), "--train", "zsre-mend-train",
             "--config", str(tmp_path / "cfg.yaml"), "--out", str(out)]  # fmt: skip
-    main(argv + (["--val", val] if val else []))
+    main(argv + (["--val", val] if val else []) + ["--run-log", str(tmp_path / "run.json")])
     assert sorted(p.name for p in out.iterdir()) == [
         "config.yaml", "editor.pt", "history.jsonl", "manifest.json", "metrics.json"]  # fmt: skip
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["seconds"] > 0 and [r["step"] for r in run["history_seconds"]] == [0, 2, 4]
+    assert run["manifest"]["git_revision"] and "git_revision" not in json.loads((out / "manifest.json").read_text())
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    main(argv + (["--val", val] if val else []))  # same inputs -> byte-identical folder (same DVC hash)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first
     metrics = json.loads((out / "metrics.json").read_text())
     assert (
         metrics["n_train"] == (8 if val is None else 10) and metrics["n_val"] == 2 and metrics["steps"] == 4
