@@ -44,6 +44,31 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise
 
 
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """`torch.save(obj)` to `path` atomically, with bytes that depend only on `obj`.
+
+    `torch.save` names the zip's root folder after the file it writes to; saving to a temp file would
+    put a random name in every output (and change its DVC hash), so the bytes are made in memory.
+    """
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getvalue())
+        publish_mode(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 @contextlib.contextmanager
 def atomic_folder(out_dir: str | Path) -> Iterator[Path]:
     """Yield a fresh sibling temp folder; on success it replaces `out_dir` by one rename, else is removed.

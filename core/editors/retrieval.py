@@ -23,13 +23,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
+from core.io import atomic_torch_save
 from core.types import EditRequest
 
 log = logging.getLogger(__name__)
@@ -146,9 +146,6 @@ def embed_pool(
     if path.is_file():
         return torch.load(path, weights_only=True)
     emb = encoder(sentences)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(emb, tmp)
-    os.replace(tmp, path)
+    atomic_torch_save(emb, path)
     log.info("cached %d sentence embeddings at %s", len(sentences), path)
     return emb

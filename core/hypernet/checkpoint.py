@@ -15,9 +15,6 @@ network config differs from the caller's. Writes go through a temporary file and
 
 from __future__ import annotations
 
-import io
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,7 @@ from torch import nn
 
 from core.hypernet.config import MENDNetConfig, net_config
 from core.hypernet.mend import MENDEditor, fingerprint, resolve_edited_weights
-from core.io import publish_mode
+from core.io import atomic_torch_save
 
 FORMAT = "palimpsest-mend-editor/1"
 
@@ -46,17 +43,7 @@ def save_editor(editor: MENDEditor, path: str | Path, info: dict[str, Any] | Non
         "state_dict": {k: v.detach().cpu().clone() for k, v in editor.state_dict().items()},
         "info": dict(info or {}),
     }
-    buf = io.BytesIO()  # saving to a file would name the zip's root folder after the random temp name
-    torch.save(blob, buf)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        publish_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_torch_save(blob, path)
     return path
 
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -26,7 +24,7 @@ import torch
 from torch import nn
 
 from core.hooks import capture_inputs, run_until
-from core.io import publish_mode
+from core.io import atomic_torch_save
 from core.models.arch import get_arch
 from core.models.inputs import encode_batch
 
@@ -143,21 +141,12 @@ def cov_cache_path(
 
 
 def load_or_compute_cov(path: str | Path, compute_fn: Callable[[], torch.Tensor]) -> torch.Tensor:
-    """The tensor saved at `path`, or `compute_fn()` written there atomically (temp file + rename)."""
+    """The tensor saved at `path`, or `compute_fn()` written there atomically (`core.io.atomic_torch_save`)."""
     path = Path(path)
     if path.is_file():
         return torch.load(path, map_location="cpu", weights_only=True)
     value = compute_fn()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        torch.save(value.detach().cpu(), tmp)
-        publish_mode(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_torch_save(value.detach().cpu(), path)
     log.info("saved covariance %s", path)
     return value
 

@@ -110,6 +110,10 @@ def test_load_or_compute_saves_once(tmp_path):
     assert torch.equal(load_or_compute_cov(path, compute), torch.eye(3))
     assert calls == [1] and path.is_file() and not list(path.parent.glob(".*"))
 
+    other = tmp_path / "b" / "other-name.pt"  # the file's bytes depend on the tensor only (same DVC hash)
+    load_or_compute_cov(other, compute)
+    assert other.read_bytes() == path.read_bytes()
+
 
 def test_model_identity(tmp_path):
     model, tok = load_model(save_tiny_model("gpt2", tmp_path / "tiny-gpt2"))
