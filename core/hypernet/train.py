@@ -38,7 +38,7 @@ from core.data import read_requests
 from core.data.trees import dataset_file
 from core.hypernet.config import MENDTrainConfig
 from core.hypernet.trainer import TrainResult, train_editor
-from core.io import atomic_write_text, build_manifest, write_json, write_jsonl, write_manifest
+from core.io import atomic_write_text, write_json, write_jsonl, write_manifest, write_run_log
 from core.models.world_lms import resolve_model
 from core.types import EditRequest
 
@@ -93,9 +93,8 @@ def run_training(
     })  # fmt: skip
     params = {**info, "config": str(config), "models_dir": str(models_dir), "device": device, "threads": threads}
     write_manifest(out, params, stable=True)
-    if run_log is not None:
-        write_json(run_log, {"manifest": build_manifest(params), "seconds": seconds,
-                             "history_seconds": [{"step": r["step"], "seconds": r["seconds"]} for r in result.history]})  # fmt: skip
+    write_run_log(run_log, params, {"seconds": seconds, "history_seconds": [
+        {"step": r["step"], "seconds": r["seconds"]} for r in result.history]})  # fmt: skip
     log.info("MEND editor for %s: best step %d %s (%s, %.0f s)", model, result.best_step, result.best,
              result.stopped, seconds)  # fmt: skip
     return result

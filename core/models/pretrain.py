@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM
 
-from core.io import atomic_folder, build_manifest, package_versions, write_json
+from core.io import atomic_folder, package_versions, write_json, write_run_log
 from core.models.arch import get_arch
 from core.models.configs import make_config
 from core.models.pretrain_config import PretrainConfig, pretrain_profile
@@ -132,8 +132,7 @@ def pretrain_world_lm(
         "packages": package_versions(),
     }
     _save(model, tok, stable_report(report), Path(out_dir))
-    if run_log is not None:
-        write_json(Path(run_log), {"manifest": build_manifest(report["config"]), "report": report})
+    write_run_log(run_log, report["config"], {"report": report})
     return report
 
 

@@ -200,11 +200,12 @@ def pretrain_cf_only(
         **info,
     }
     params = {"model": model, "data_root": str(data_root), **meta["config"], "seed": seed}
+    stable, timings = split_timings(meta)
     with atomic_folder(out_dir) as tmp:
         cf.save_pretrained(tmp, safe_serialization=True)
         save_tokenizer(tok, tmp)
-        write_json(tmp / CF_LM_FILE, split_timings(meta)[0])
+        write_json(tmp / CF_LM_FILE, stable)
         write_manifest(tmp, params, stable=True)
-    write_run_log(run_log, params, split_timings(meta)[1])
+    write_run_log(run_log, params, timings)
     log.info("wrote pretrained counterfactual LM %s (%d steps)", out_dir, info["pretrain_steps"])
     return meta
