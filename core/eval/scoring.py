@@ -14,7 +14,8 @@ This is the only module that runs the model for metrics; `core.metrics` turns it
    ever teacher-forced as context. Special tokens (BOS, an appended EOS) are never answer tokens;
    whitespace tokens that trimmed offsets report as zero-width stay answer tokens inside the answer.
 2. Teacher-forced scoring (`score_answers`, `answer_logits`): one forward per batch, batches sorted by
-   length, explicit position ids from the attention mask, so left- and right-padded tokenizers give
+   length, the output layer only at the positions that predict answer tokens (`predicting_logits`),
+   explicit position ids from the attention mask, so left- and right-padded tokenizers give
    the same numbers as unbatched runs (GPT-2 absolute positions included).
 3. Generation (`greedy_generate`, `sample_generate`): left-padded, KV-cached, deterministic; sampling
    is top-k (k=5 as ROME/EasyEdit `generate_fast` for fluency) with one seeded torch.Generator per
@@ -31,6 +32,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch.nn.modules.module import _global_forward_hooks, _global_forward_pre_hooks
+from transformers import PreTrainedModel
+
+from core.models.arch import UnsupportedArchitectureError, get_arch
 
 logger = logging.getLogger(__name__)
 
@@ -198,16 +203,49 @@ def _answer_batches(
     dev = _device(model, device)
     with _inference(model):
         for b in answer_batches(tok, prompts, answers, sep=sep, batch_size=batch_size):
-            out = model(
-                input_ids=b.input_ids.to(dev),
-                attention_mask=b.attention_mask.to(dev),
-                position_ids=b.position_ids.to(dev),
-                use_cache=False,
-            )
             pred_mask = b.is_label[:, 1:]  # position t predicts token t + 1
-            logits = out.logits[:, :-1][pred_mask.to(dev)].float().cpu()  # (N, V)
+            logits = predicting_logits(model, b, dev).float().cpu()  # (N, V)
             logger.debug("scored %d answers, padded width %d", len(b.rows), b.input_ids.shape[1])
             yield b.rows, b.input_ids[:, 1:][pred_mask], logits, pred_mask.sum(1).tolist()
+
+
+def plain_head(model: torch.nn.Module) -> torch.nn.Module | None:
+    """The output layer when the model's logits are exactly `head(base_model(...).last_hidden_state)`, else None.
+
+    True of the transformers causal LMs of the supported architectures (`core.models.arch`), as long as
+    nothing is hooked on the model's own forward: in-context editors and SERAC hook it to rewrite inputs
+    and logits, so they must run the whole model. Hooks inside the model (edited MLPs, adapters) run either
+    way.
+    """
+    hooks = (model._forward_hooks, model._forward_pre_hooks, _global_forward_hooks, _global_forward_pre_hooks)
+    if not isinstance(model, PreTrainedModel) or model.base_model is model or any(hooks):
+        return None
+    try:
+        get_arch(model)
+    except UnsupportedArchitectureError:
+        return None
+    return model.get_output_embeddings()
+
+
+def predicting_logits(model: torch.nn.Module, batch: AnswerBatch, device: torch.device) -> torch.Tensor:
+    """(N, V) logits at the positions predicting the batch's answer tokens, in row-major order (no grad).
+
+    The last column only ever holds a label, so it is not fed (causal attention: nothing before it reads
+    it). With a `plain_head` the output layer runs at the N predicting positions only instead of at all
+    B x T tokens (on a 50k vocabulary it is most of a small model's forward); otherwise the whole model
+    runs and its logits are picked. Both equal the full forward's logits up to float rounding.
+    """
+    pred_mask = batch.is_label[:, 1:].to(device)
+    inputs = {
+        "input_ids": batch.input_ids[:, :-1].to(device),
+        "attention_mask": batch.attention_mask[:, :-1].to(device),
+        "position_ids": batch.position_ids[:, :-1].to(device),
+        "use_cache": False,
+    }
+    head = plain_head(model)
+    if head is None:
+        return model(**inputs).logits[pred_mask]
+    return head(model.base_model(**inputs).last_hidden_state[pred_mask])
 
 
 def score_answers(

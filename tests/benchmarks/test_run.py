@@ -25,7 +25,8 @@ def test_benchmark_runs_end_to_end(tmp_path):
     assert model["n_params"] > 50257 * 32 and model["world_profile"] == "smoke"
     assert [t["mode"] for t in model["throughput"]] == ["one call", "per request"]
     for t in model["throughput"]:
-        assert t["sequences"] >= 2 and t["raw_s"] > 0 and t["eval_s"] > 0
+        assert t["sequences"] >= 2 and t["raw_s"] > 0 and t["eval_s"] > 0 and t["raw_scored_s"] > 0
+        assert t["eval_over_raw_scored"] == t["raw_scored_s"] / t["eval_s"]
     assert [e["method"] for e in model["edits"]] == ["FT-L", "ROME"]
     for e in model["edits"]:
         assert len(e["seconds"]) == 1 and e["passes_per_edit"] >= 1
