@@ -5,7 +5,9 @@ the undo are outside the clock), then undone, so every edit starts from the orig
 single-edit protocol. The first `warmup` edits are dropped; the figure is the median of the next `n`.
 A forward pre-hook on the decoder stack (`model.base_model`) counts its passes per edit, full or partial
 (the optimisation loops of FT, ROME and MEMIT run the stack from the first block they can change, one
-pass per step taken, plus the passes that read keys and the frozen bottom). Process CPU
+pass per step taken, plus the passes that read keys and the frozen bottom). A forward hook on the output
+layer records the rows of its products, replayed alone afterwards as the edit's head floor
+(`benchmarks.floor`). Process CPU
 seconds are kept beside wall seconds: with one thread they barely move when other processes compete.
 
 Memory: tracemalloc cannot see tensor memory (torch allocates outside Python's allocator), and
@@ -33,6 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from benchmarks.floor import HeadCalls, head_floor_seconds
 from core.editors.registry import get_method
 from core.types import EditRequest
 
@@ -48,12 +51,14 @@ def time_edits(
     if len(requests) < warmup + n or n < 1:
         raise ValueError(f"need n >= 1 and warmup + n <= {len(requests)} requests, got {warmup} + {n}")
     edit = get_method(method).edit
-    calls = [0]
-    hook = model.base_model.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    calls, head_calls, head = [0], HeadCalls(), model.get_output_embeddings()
+    hooks = [model.base_model.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1)),
+             head.register_forward_hook(head_calls.hook)]  # fmt: skip
     times, cpu_times, forwards = [], [], []
     try:
         for i, r in enumerate(requests[: warmup + n]):
             calls[0] = 0
+            head_calls.new_edit()
             t0, c0 = time.perf_counter(), time.process_time()
             undo = edit(model, tok, [r], hp)
             seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
@@ -63,11 +68,16 @@ def time_edits(
                 cpu_times.append(cpu_seconds)
                 forwards.append(calls[0])
     finally:
-        hook.remove()
+        for hook in hooks:
+            hook.remove()
+    del head_calls.forward[:warmup], head_calls.backward[:warmup]
+    floors = head_floor_seconds(head, head_calls)
     out = {
         "method": method, "n": n, "warmup": warmup, "seconds": times, "cpu_seconds": cpu_times,
         "median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
         "median_cpu_s": statistics.median(cpu_times), "passes_per_edit": statistics.median(forwards),
+        "head_floor_s": floors, "median_head_floor_s": statistics.median(floors),
+        "head_rows": [dict(sorted(c.items())) for c in head_calls.forward],
     }  # fmt: skip
     log.info("%s: %.3f s/edit (median of %d), %s decoder passes/edit", method, out["median_s"], n,
              out["passes_per_edit"])  # fmt: skip
