@@ -11,8 +11,10 @@ import pytest
 import torch
 from torch import nn
 
+from core.eval.evaluate import EvalSettings, compute_pre_edit, evaluate_requests
 from core.eval.scoring import answer_batches, plain_head, predicting_logits
 from core.models.tiny import build_tiny_model
+from core.types import EditRequest, Probe
 
 torch.set_num_threads(2)
 
@@ -85,3 +87,33 @@ def test_no_plain_head_for_wrappers_and_base_models():
 
     assert plain_head(Wrapper(model)) is None
     assert plain_head(model.base_model) is None  # no output layer of its own
+
+
+@pytest.mark.parametrize("model_type", ["gpt2", "llama"])
+def test_evaluation_metrics_equal_on_both_paths(model_type):
+    """`evaluate_requests` (reliability, generalization, portability, locality KL and argmax) gives the same
+    numbers with the output layer at the scored positions and with the whole forward (forced by a no-op
+    hook on the model)."""
+    model, tok = build_tiny_model(model_type, seed=2)
+    requests = [
+        EditRequest(case_id=f"c{i}", prompt=p, subject=p.split(" ")[0], target_new=a,
+                    rephrases=(f"Indeed {p}",), portability={"Reasoning": (Probe(f"So {p}", a),)},
+                    locality={"Relation_Specificity": (Probe(PROMPTS[(i + 1) % 4], ANSWERS[(i + 1) % 4]),)})
+        for i, (p, a) in enumerate(zip(PROMPTS, ANSWERS, strict=True))
+    ]  # fmt: skip
+    settings = EvalSettings(batch_size=3)
+
+    def run():
+        pre = compute_pre_edit(model, tok, requests, settings)
+        return evaluate_requests(model, tok, requests, pre=pre, timing="t", settings=settings)
+
+    fast = run()
+    handle = model.register_forward_pre_hook(lambda _m, _a: None)
+    try:
+        full = run()
+    finally:
+        handle.remove()
+    assert [[m.name for m in ms] for ms in fast] == [[m.name for m in ms] for ms in full]
+    for a, b in zip(fast, full, strict=True):
+        for ma, mb in zip(a, b, strict=True):
+            assert ma.value == pytest.approx(mb.value, abs=1e-5), ma.name
