@@ -5,9 +5,9 @@ the undo are outside the clock), then undone, so every edit starts from the orig
 single-edit protocol. The first `warmup` edits are dropped; the figure is the median of the next `n`.
 A forward pre-hook on the decoder stack (`model.base_model`) counts its passes per edit, full or partial
 (the optimisation loops of FT, ROME and MEMIT run the stack from the first block they can change, one
-pass per step taken, plus the passes that read keys and the frozen bottom). A forward hook on the output
-layer records the rows of its products, replayed alone afterwards as the edit's head floor
-(`benchmarks.floor`). Process CPU
+pass per step taken, plus the passes that read keys and the frozen bottom). Optionally the timed
+requests are edited again, untimed, to record every linear layer's products for the matrix-product
+floor (`benchmarks.floor`). Process CPU
 seconds are kept beside wall seconds: with one thread they barely move when other processes compete.
 
 Memory: tracemalloc cannot see tensor memory (torch allocates outside Python's allocator), and
@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmarks.floor import HeadCalls, head_floor_seconds
+from benchmarks.floor import ProductCalls, floor_seconds
 from core.editors.registry import get_method
 from core.types import EditRequest
 
@@ -45,20 +45,30 @@ MB = 1024 * 1024
 
 
 def time_edits(
-    model: nn.Module, tok, requests: Sequence[EditRequest], method: str, hp: Any, *, n: int, warmup: int = 1
+    model: nn.Module,
+    tok,
+    requests: Sequence[EditRequest],
+    method: str,
+    hp: Any,
+    *,
+    n: int,
+    warmup: int = 1,
+    floor: bool = False,
 ) -> dict[str, Any]:
-    """Median seconds per single edit over `n` edits after `warmup` untimed ones (requests used in order)."""
+    """Median seconds per single edit over `n` edits after `warmup` untimed ones (requests used in order).
+
+    With `floor`, the timed requests are edited once more, untimed, with `ProductCalls` hooks on every
+    linear layer, and the products replayed (`benchmarks.floor`): `floor_s` per edit, its median.
+    """
     if len(requests) < warmup + n or n < 1:
         raise ValueError(f"need n >= 1 and warmup + n <= {len(requests)} requests, got {warmup} + {n}")
     edit = get_method(method).edit
-    calls, head_calls, head = [0], HeadCalls(), model.get_output_embeddings()
-    hooks = [model.base_model.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1)),
-             head.register_forward_hook(head_calls.hook)]  # fmt: skip
+    calls = [0]
+    hook = model.base_model.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
     times, cpu_times, forwards = [], [], []
     try:
         for i, r in enumerate(requests[: warmup + n]):
             calls[0] = 0
-            head_calls.new_edit()
             t0, c0 = time.perf_counter(), time.process_time()
             undo = edit(model, tok, [r], hp)
             seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
@@ -68,20 +78,32 @@ def time_edits(
                 cpu_times.append(cpu_seconds)
                 forwards.append(calls[0])
     finally:
-        for hook in hooks:
-            hook.remove()
-    del head_calls.forward[:warmup], head_calls.backward[:warmup]
-    floors = head_floor_seconds(head, head_calls)
+        hook.remove()
     out = {
         "method": method, "n": n, "warmup": warmup, "seconds": times, "cpu_seconds": cpu_times,
         "median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
         "median_cpu_s": statistics.median(cpu_times), "passes_per_edit": statistics.median(forwards),
-        "head_floor_s": floors, "median_head_floor_s": statistics.median(floors),
-        "head_rows": [dict(sorted(c.items())) for c in head_calls.forward],
     }  # fmt: skip
+    if floor:
+        out["floor_s"] = _floors(model, tok, requests[warmup : warmup + n], edit, hp)
+        out["median_floor_s"] = statistics.median(out["floor_s"])
     log.info("%s: %.3f s/edit (median of %d), %s decoder passes/edit", method, out["median_s"], n,
              out["passes_per_edit"])  # fmt: skip
     return out
+
+
+def _floors(model: nn.Module, tok, requests: Sequence[EditRequest], edit, hp: Any) -> list[float]:
+    """The matrix-product floor of each request's edit (one untimed edit each, hooks attached)."""
+    products = ProductCalls()
+    handles = products.attach(model)
+    try:
+        for r in requests:
+            products.new_edit()
+            edit(model, tok, [r], hp)()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return floor_seconds(products)
 
 
 def _rss_bytes() -> int:

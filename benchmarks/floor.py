@@ -1,15 +1,16 @@
-"""The output layer's floor of an edit: its matrix products at the rows the edit scores, replayed alone.
+"""The matrix-product floor of an edit: its weight products at the shapes the edit used, replayed alone.
 
-An edit's loss (FT's NLL, ROME's and MEMIT's v* objective) reads the next-token distribution at S scored
-positions per optimisation step. Computed exactly, that needs the (V x d) output layer at each of those
-rows, forward (all V logits, for the softmax's normaliser) and, when the step takes a gradient, backward
-to the hidden states (the weights are frozen or not the head's). On random weights no step reaches an
-early-stop loss, so the step count is the hparams'. `HeadCalls` records, during real edits, the row count
-of every forward call of the output layer and of every backward through it (a tensor hook on the
-output); `head_floor_seconds` replays exactly those products on random inputs with the same weight and
-the same torch thread count. The sum is a lower bound for any fp32 implementation of the same objective
-with the same step count and context templates on this CPU and torch build: it leaves out the blocks,
-the softmax and everything else.
+An edit's optimisation (FT's NLL, ROME's and MEMIT's v* objective) must, at every step, run the blocks
+it can change over the columns it can change and the output layer at the scored positions (all V
+logits, for the softmax's normaliser), forward and then backward. On random weights no step reaches an
+early-stop loss, so the step count is the hparams'. `ProductCalls` records, during real edits, every
+product of a linear layer (`nn.Linear` and transformers' `Conv1D`, the output layer included): the
+forward x W^T at each call's rows, and for each backward pass through its output the input gradient
+g W (when the input needs one) and the weight gradient g^T x (when the weight is trained).
+`floor_seconds` replays exactly those products on random tensors of the same shapes with the same
+thread count. The sum leaves out attention's own products, norms, softmax and Python, so it is a lower
+bound for any fp32 implementation of the same objective, step count and context templates on this CPU
+and torch build, at our batch shapes (left padding included).
 """
 
 from __future__ import annotations
@@ -18,65 +19,82 @@ import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.pytorch_utils import Conv1D
+
+Kind = Literal["forward", "input_grad", "weight_grad"]
+
+
+@dataclass(frozen=True, order=True)
+class Product:
+    """One linear layer's matrix product: `rows` x `d_in` inputs against a (d_out, d_in) weight."""
+
+    rows: int
+    d_in: int
+    d_out: int
+    kind: Kind
 
 
 @dataclass
-class HeadCalls:
-    """Row counts of the output layer's forward calls and of the backward passes through it, per edit."""
+class ProductCalls:
+    """The products of the linear layers, counted per edit (call `new_edit` before each edit)."""
 
-    forward: list[Counter] = field(default_factory=list)
-    backward: list[Counter] = field(default_factory=list)
+    edits: list[Counter[Product]] = field(default_factory=list)
 
     def new_edit(self) -> None:
-        self.forward.append(Counter())
-        self.backward.append(Counter())
+        self.edits.append(Counter())
 
-    def hook(self, _module: nn.Module, _args, out: torch.Tensor) -> None:
-        """Forward hook for the output layer (call `new_edit` before each edit)."""
-        rows = out.numel() // out.shape[-1]
-        self.forward[-1][rows] += 1
+    def attach(self, model: nn.Module) -> list[torch.utils.hooks.RemovableHandle]:
+        """Forward hooks on every linear layer of `model`; remove the returned handles when done."""
+        return [m.register_forward_hook(self._hook) for m in model.modules() if isinstance(m, nn.Linear | Conv1D)]
+
+    def _hook(self, module: nn.Module, args: tuple, out: torch.Tensor) -> None:
+        x = args[0]
+        rows, d_in, d_out = x.numel() // x.shape[-1], x.shape[-1], out.shape[-1]
+        counter = self.edits[-1]
+        counter[Product(rows, d_in, d_out, "forward")] += 1
         if out.requires_grad:
-            backward = self.backward[-1]
-            out.register_hook(lambda _g: backward.update([rows]))
+            kinds = [k for k, needed in (("input_grad", x.requires_grad),
+                                         ("weight_grad", module.weight.requires_grad)) if needed]  # fmt: skip
+
+            def on_grad(_grad: torch.Tensor) -> None:
+                counter.update(Product(rows, d_in, d_out, k) for k in kinds)
+
+            out.register_hook(on_grad)
 
 
-def _median_ms(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+def product_ms(p: Product, repeats: int = 5) -> float:
+    """Median milliseconds of one product of shape `p` on random fp32 tensors (after one warm-up)."""
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(p.d_out, p.d_in, generator=gen)
+    x = torch.randn(p.rows, p.d_in, generator=gen)
+    g = torch.randn(p.rows, p.d_out, generator=gen)
+    fn = {
+        "forward": lambda: F.linear(x, w),
+        "input_grad": lambda: g @ w,
+        "weight_grad": lambda: g.T @ x,
+    }[p.kind]
+    with torch.no_grad():
         fn()
-        times.append(time.perf_counter() - t0)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1e3
 
 
-def head_product_ms(head: nn.Module, rows: int, *, backward: bool, repeats: int = 5) -> float:
-    """Median milliseconds of one output-layer product at `rows` rows: x W^T (+ b), or g W when `backward`."""
-    weight, bias = head.weight.detach(), getattr(head, "bias", None)
-    bias = bias.detach() if bias is not None else None
-    v, d = weight.shape
-    gen = torch.Generator(device="cpu").manual_seed(0)
-    x = torch.randn(rows, v if backward else d, generator=gen).to(weight)
-    with torch.no_grad():
-        if backward:
-            return _median_ms(lambda: x @ weight, repeats)
-        return _median_ms(lambda: F.linear(x, weight, bias), repeats)
-
-
-def head_floor_seconds(head: nn.Module, calls: HeadCalls, repeats: int = 5) -> list[float]:
-    """Per recorded edit: seconds its output-layer products take when replayed alone (module docstring)."""
-    cost: dict[tuple[int, bool], float] = {}
-
-    def ms(rows: int, backward: bool) -> float:
-        if (rows, backward) not in cost:
-            cost[rows, backward] = head_product_ms(head, rows, backward=backward, repeats=repeats)
-        return cost[rows, backward]
-
-    return [
-        (sum(n * ms(r, False) for r, n in fwd.items()) + sum(n * ms(r, True) for r, n in bwd.items())) / 1e3
-        for fwd, bwd in zip(calls.forward, calls.backward, strict=True)
-    ]
+def floor_seconds(calls: ProductCalls, repeats: int = 5) -> list[float]:
+    """Per recorded edit: seconds its linear-layer products take when replayed alone (module docstring)."""
+    cost: dict[Product, float] = {}
+    out = []
+    for counter in calls.edits:
+        for p in counter:
+            if p not in cost:
+                cost[p] = product_ms(p, repeats)
+        out.append(sum(n * cost[p] for p, n in counter.items()) / 1e3)
+    return out

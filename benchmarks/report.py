@@ -55,7 +55,7 @@ def _percent(x: float | None) -> str:
 
 
 def _floor_cells(floor: float | None, target: float | None) -> list[str]:
-    """The head floor and whether it leaves the target reachable (blank where either is missing)."""
+    """The product floor and whether it leaves the target reachable (blank where either is missing)."""
     if floor is None:
         return ["", ""]
     return [f"{floor:.3f}", "" if target is None else ("yes" if floor <= target else "**no**")]
@@ -64,7 +64,7 @@ def _floor_cells(floor: float | None, target: float | None) -> list[str]:
 def _edit_rows(models: list[dict[str, Any]]) -> list[str]:
     rows = [
         "| model | method | s/edit (median) | min-max | CPU s/edit | decoder passes/edit | peak RSS +MB | "
-        "reference s/edit | target s/edit | meets target | head floor s/edit | floor <= target |",
+        "reference s/edit | target s/edit | meets target | product floor s/edit | floor <= target |",
         "|---|---|---:|---|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     for m in models:
@@ -81,7 +81,7 @@ def _edit_rows(models: list[dict[str, Any]]) -> list[str]:
                 m["spec"], e["method"], f"{e['median_s']:.3f}", f"{e['min_s']:.3f}-{e['max_s']:.3f}",
                 f"{e['median_cpu_s']:.3f}", f"{e['passes_per_edit']:g}", mem_text,
                 "" if ref is None else f"{ref:g}", "" if target is None else f"{target:.3f}", meets,
-                *_floor_cells(e.get("median_head_floor_s"), target),
+                *_floor_cells(e.get("median_floor_s"), target),
             ]  # fmt: skip
             rows.append("| " + " | ".join(cells) + " |")
     return rows
@@ -145,11 +145,13 @@ def render_markdown(result: dict[str, Any]) -> str:
         + ". "
         "Peak RSS +MB: resident set size peak above the pre-edit RSS during one edit in a fresh process "
         "(sampled every 1 ms), not tracemalloc (which cannot see tensor memory). CPU s/edit: process CPU "
-        "seconds (all threads), the load-robust figure with one thread. Head floor: the output layer's "
-        "matrix products at the rows each timed edit scored (forward at every call, backward where a "
-        "gradient flowed), replayed alone on this machine (median over the timed edits; "
-        "`benchmarks/floor.py`): no exact fp32 implementation of the same objective, step count and "
-        "templates runs faster on this CPU, so where it exceeds the target the target is out of reach.",
+        "seconds (all threads), the load-robust figure with one thread. Product floor (random shapes): "
+        "the matrix products of every linear layer (output layer included; forward, input and weight "
+        "gradients) at the shapes each timed edit used, recorded in a second, untimed run of the same "
+        "edits and replayed alone on this machine (median over the edits; `benchmarks/floor.py`). It leaves "
+        "out attention, norms, softmax and Python, so an exact fp32 implementation of the same objective, step "
+        "count and templates at these shapes cannot run faster here; where it exceeds the target, the "
+        "target is out of reach.",
         "",
     ]
     for m in result["models"]:

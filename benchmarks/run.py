@@ -165,7 +165,8 @@ def _bench_method(
         hp = random_shape_hparams(hp, stats_dir=stats_dir, cov_samples=args.cov_samples)
         covariance = _time_covariances(bench, hp)
     try:
-        e = time_edits(bench.model, bench.tok, requests, method, hp, n=args.n_edits, warmup=args.warmup)
+        e = time_edits(bench.model, bench.tok, requests, method, hp, n=args.n_edits, warmup=args.warmup,
+                       floor=parse_random(bench.spec) is not None)  # fmt: skip
         if not args.no_memory:
             e["memory"] = measure_edit_memory(
                 bench.spec, method, models_dir=args.models_dir, world_root=args.world_root,

@@ -1,33 +1,41 @@
-"""The head-floor recorder counts exactly the output layer's products of a training loop; replay costs sum."""
+"""The product recorder counts exactly the linear layers' products of a training loop; replays sum up."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from transformers.pytorch_utils import Conv1D
 
-from benchmarks.floor import HeadCalls, head_floor_seconds
+from benchmarks.floor import Product, ProductCalls, floor_seconds
 
 
-def test_records_forward_rows_and_backward_passes():
+def test_records_forward_input_and_weight_products():
     torch.manual_seed(0)
-    head = nn.Linear(8, 50, bias=False)
+    trained, head = Conv1D(16, 8), nn.Linear(16, 50, bias=False)  # Conv1D(nf=d_out, nx=d_in)
     head.weight.requires_grad_(False)
-    calls = HeadCalls()
-    handle = head.register_forward_hook(calls.hook)
-    h = torch.randn(3, 4, 8, requires_grad=True)
+    model = nn.Sequential(trained, head)
+    calls = ProductCalls()
+    handles = calls.attach(model)
+    x = torch.randn(3, 2, 8)
     try:
         calls.new_edit()
         for step in range(4):
-            loss = head(h[:, :2]).logsumexp(-1).sum()  # 6 rows
-            if step < 3:  # the last step reads the loss only, as the edit loops' final step
+            loss = model(x).logsumexp(-1).sum()  # 6 rows
+            if step < 3:  # the last step reads the loss only, as the edit loops' final step does
                 loss.backward()
         with torch.no_grad():
-            head(h[0])  # 4 rows, no gradient
+            model(x[0])  # 2 rows, no gradient
         calls.new_edit()
-        head(h[0, :1]).sum().backward()
     finally:
-        handle.remove()
-    assert calls.forward == [{6: 4, 4: 1}, {1: 1}]
-    assert calls.backward == [{6: 3}, {1: 1}]
-    floors = head_floor_seconds(head, calls, repeats=1)
-    assert len(floors) == 2 and all(f > 0 for f in floors)
+        for h in handles:
+            h.remove()
+    model(x[0, :1]).sum().backward()  # hooks removed: not counted
+    assert len(calls.edits) == 2 and calls.edits[1] == {}
+    assert calls.edits[0] == {
+        Product(6, 8, 16, "forward"): 4, Product(6, 16, 50, "forward"): 4,
+        Product(2, 8, 16, "forward"): 1, Product(2, 16, 50, "forward"): 1,
+        Product(6, 8, 16, "weight_grad"): 3,  # the input x needs no gradient
+        Product(6, 16, 50, "input_grad"): 3,  # the head's weight is frozen
+    }  # fmt: skip
+    floors = floor_seconds(calls, repeats=1)
+    assert floors[0] > 0 and floors[1] == 0

@@ -30,8 +30,7 @@ def test_benchmark_runs_end_to_end(tmp_path):
     assert [e["method"] for e in model["edits"]] == ["FT-L", "ROME"]
     for e in model["edits"]:
         assert len(e["seconds"]) == 1 and e["passes_per_edit"] >= 1
-        assert len(e["head_floor_s"]) == 1 and 0 < e["median_head_floor_s"] < e["median_s"]
-        assert sum(e["head_rows"][0].values()) >= 2  # the loss is read at least twice (steps)
+        assert len(e["floor_s"]) == 1 and 0 < e["median_floor_s"] < e["median_s"]
     # world-gpt2's FT-L layer 2 does not exist in 2 layers, its ROME layer 1 does
     assert [Path(e["hparams"]).stem for e in model["edits"]] == ["world-gpt2-smoke", "world-gpt2"]
     (cov,) = model["edits"][1]["covariance"]
