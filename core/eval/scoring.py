@@ -230,21 +230,24 @@ def plain_head(model: torch.nn.Module) -> torch.nn.Module | None:
 def predicting_logits(model: torch.nn.Module, batch: AnswerBatch, device: torch.device) -> torch.Tensor:
     """(N, V) logits at the positions predicting the batch's answer tokens, in row-major order (no grad).
 
-    The last column only ever holds a label, so it is not fed (causal attention: nothing before it reads
-    it). With a `plain_head` the output layer runs at the N predicting positions only instead of at all
-    B x T tokens (on a 50k vocabulary it is most of a small model's forward); otherwise the whole model
-    runs and its logits are picked. Both equal the full forward's logits up to float rounding.
+    With a `plain_head` the last column, which only ever holds a label, is not fed (causal attention:
+    nothing before it reads it), and the output layer runs at the N predicting positions only instead of
+    at all B x T tokens (on a 50k vocabulary it is most of a small model's forward). Otherwise the whole
+    batch goes through the whole model and its logits are picked: hooks on the model's forward may read
+    every input token (SERAC's scope classifier reads the decoded prompt + answer). Both equal the full
+    forward's logits up to float rounding.
     """
     pred_mask = batch.is_label[:, 1:].to(device)
+    head = plain_head(model)
+    width = batch.input_ids.shape[1] - (head is not None)
     inputs = {
-        "input_ids": batch.input_ids[:, :-1].to(device),
-        "attention_mask": batch.attention_mask[:, :-1].to(device),
-        "position_ids": batch.position_ids[:, :-1].to(device),
+        "input_ids": batch.input_ids[:, :width].to(device),
+        "attention_mask": batch.attention_mask[:, :width].to(device),
+        "position_ids": batch.position_ids[:, :width].to(device),
         "use_cache": False,
     }
-    head = plain_head(model)
     if head is None:
-        return model(**inputs).logits[pred_mask]
+        return model(**inputs).logits[:, :-1][pred_mask]
     return head(model.base_model(**inputs).last_hidden_state[pred_mask])
 
 

@@ -62,11 +62,14 @@ def test_a_hook_on_the_model_forces_the_whole_forward():
     model, tok = build_tiny_model("llama", seed=1)
     batch = answer_batches(tok, PROMPTS, ANSWERS, batch_size=4)[0]
 
-    def shift(_m, _a, out):
+    seen = []
+
+    def shift(_m, _a, kwargs, out):
+        seen.append(kwargs["input_ids"].shape)
         out.logits[..., 0] += 100.0
         return out
 
-    handle = model.register_forward_hook(shift)
+    handle = model.register_forward_hook(shift, with_kwargs=True)
     try:
         assert plain_head(model) is None
         with torch.no_grad():
@@ -75,6 +78,7 @@ def test_a_hook_on_the_model_forces_the_whole_forward():
         handle.remove()
     assert plain_head(model) is model.get_output_embeddings()
     assert bool((got.argmax(-1) == 0).all())
+    assert seen == [batch.input_ids.shape]  # every token, the last answer token included (SERAC reads it)
 
 
 def test_no_plain_head_for_wrappers_and_base_models():
