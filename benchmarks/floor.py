@@ -15,8 +15,6 @@ and torch build, at our batch shapes (left padding included).
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
@@ -25,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers.pytorch_utils import Conv1D
+
+from benchmarks.throughput import median_seconds
 
 Kind = Literal["forward", "input_grad", "weight_grad"]
 
@@ -68,7 +68,7 @@ class ProductCalls:
 
 
 def product_ms(p: Product, repeats: int = 5) -> float:
-    """Median milliseconds of one product of shape `p` on random fp32 tensors (after one warm-up)."""
+    """Median wall milliseconds of one product of shape `p` on random fp32 tensors (after one warm-up)."""
     gen = torch.Generator().manual_seed(0)
     w = torch.randn(p.d_out, p.d_in, generator=gen)
     x = torch.randn(p.rows, p.d_in, generator=gen)
@@ -79,13 +79,7 @@ def product_ms(p: Product, repeats: int = 5) -> float:
         "weight_grad": lambda: g.T @ x,
     }[p.kind]
     with torch.no_grad():
-        fn()
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+        return median_seconds({"product": fn}, repeats)["product"] * 1e3
 
 
 def floor_seconds(calls: ProductCalls, repeats: int = 5) -> list[float]:

@@ -64,7 +64,7 @@ def scored_forward_batches(model: nn.Module, batches: Sequence[AnswerBatch]) -> 
             predicting_logits(model, b, device)
 
 
-def _median_seconds(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+def median_seconds(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
     """Median wall and process-CPU seconds (keys `<name>`, `<name>_cpu`) of each function.
 
     One untimed warm-up call each, then `repeats` rounds that alternate the functions.
@@ -100,7 +100,7 @@ def measure_throughput(
         for call in calls:
             evaluate_requests(model, tok, call, pre=pre, timing="benchmark", settings=settings)
 
-    secs = _median_seconds(
+    secs = median_seconds(
         {"raw": lambda: forward_batches(model, batches), "eval": evaluate,
          "raw_scored": lambda: scored_forward_batches(model, batches)},
         repeats,
